@@ -1,0 +1,176 @@
+import HTTPTypes
+import NIOCore
+
+/// What a connection is: one per request for HTTP, one per server run for lifespan.
+public enum Scope: Sendable {
+    /// One HTTP request.
+    case http(HTTPScope)
+    /// The server's start-up and shutdown, around all connections.
+    case lifespan(LifespanScope)
+
+    /// The scope's type in ASGI's terms: `http` or `lifespan`.
+    public var type: String {
+        switch self {
+        case .http: "http"
+        case .lifespan: "lifespan"
+        }
+    }
+}
+
+/// The scope of one HTTP request: everything about it but its body.
+public struct HTTPScope: Sendable {
+    /// The protocol version, such as 1.1.
+    public var httpVersion: HTTPVersion
+    /// The request method.
+    public var method: HTTPRequest.Method
+    /// `http` or `https`.
+    public var scheme: String
+    /// The path, percent-decoded, without the query.
+    public var path: String
+    /// The path exactly as the request target carried it, still percent-encoded.
+    public var rawPath: String
+    /// The query: the bytes after `?`, undecoded.
+    public var queryString: [UInt8]
+    /// The path prefix the application is mounted under, empty at the root.
+    public var rootPath: String
+    /// The request header fields, in order, duplicates kept.
+    public var headers: HTTPFields
+    /// The client's address, when known.
+    public var client: SocketAddress?
+    /// The address the server accepted the connection on, when known.
+    public var server: SocketAddress?
+    /// Typed values a server or middleware attaches to the scope.
+    public var extensions: ScopeExtensions
+
+    /// A scope with every field given.
+    public init(
+        httpVersion: HTTPVersion = .http1_1,
+        method: HTTPRequest.Method,
+        scheme: String = "http",
+        path: String,
+        rawPath: String,
+        queryString: [UInt8] = [],
+        rootPath: String = "",
+        headers: HTTPFields = [:],
+        client: SocketAddress? = nil,
+        server: SocketAddress? = nil,
+        extensions: ScopeExtensions = ScopeExtensions()
+    ) {
+        self.httpVersion = httpVersion
+        self.method = method
+        self.scheme = scheme
+        self.path = path
+        self.rawPath = rawPath
+        self.queryString = queryString
+        self.rootPath = rootPath
+        self.headers = headers
+        self.client = client
+        self.server = server
+        self.extensions = extensions
+    }
+
+    /// A scope for a request target such as `/items/a%20b?x=1`: the path is decoded and the query split off.
+    public init(
+        method: HTTPRequest.Method = .get,
+        target: String,
+        headers: HTTPFields = [:],
+        httpVersion: HTTPVersion = .http1_1,
+        scheme: String = "http",
+        client: SocketAddress? = nil,
+        server: SocketAddress? = nil
+    ) {
+        let utf8 = target.utf8
+        let rawPath: Substring
+        let query: [UInt8]
+        if let mark = utf8.firstIndex(of: UInt8(ascii: "?")) {
+            rawPath = target[..<mark]
+            query = Array(utf8[utf8.index(after: mark)...])
+        } else {
+            rawPath = target[...]
+            query = []
+        }
+        self.init(
+            httpVersion: httpVersion,
+            method: method,
+            scheme: scheme,
+            path: String(decoding: PercentDecoding.decode(rawPath.utf8), as: UTF8.self),
+            rawPath: String(rawPath),
+            queryString: query,
+            headers: headers,
+            client: client,
+            server: server
+        )
+    }
+}
+
+/// An HTTP version: major and minor number.
+public struct HTTPVersion: Sendable, Hashable, CustomStringConvertible {
+    /// The major number.
+    public var major: Int
+    /// The minor number.
+    public var minor: Int
+
+    /// The version `major.minor`.
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+
+    /// HTTP/1.0.
+    public static let http1_0 = HTTPVersion(major: 1, minor: 0)
+    /// HTTP/1.1.
+    public static let http1_1 = HTTPVersion(major: 1, minor: 1)
+    /// HTTP/2.
+    public static let http2 = HTTPVersion(major: 2, minor: 0)
+
+    public var description: String { "\(self.major).\(self.minor)" }
+}
+
+/// The scope of a server's lifespan: start-up before the first connection, shutdown after the last.
+public struct LifespanScope: Sendable {
+    /// Typed values the server attaches to the scope.
+    public var extensions: ScopeExtensions
+
+    /// A lifespan scope.
+    public init(extensions: ScopeExtensions = ScopeExtensions()) {
+        self.extensions = extensions
+    }
+}
+
+/// Percent-decoding of URL components (RFC 3986 §2.1).
+public enum PercentDecoding {
+    /// The bytes of `encoded` with each `%XX` replaced by its byte; with `plusAsSpace`, `+` becomes a space.
+    ///
+    /// A `%` not followed by two hexadecimal digits is kept as it is, as Python's `unquote` does.
+    public static func decode(_ encoded: some Collection<UInt8>, plusAsSpace: Bool = false) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(encoded.count)
+        var index = encoded.startIndex
+        while index != encoded.endIndex {
+            let byte = encoded[index]
+            encoded.formIndex(after: &index)
+            if byte == UInt8(ascii: "%"), index != encoded.endIndex,
+                let high = hexValue(encoded[index]),
+                case let next = encoded.index(after: index), next != encoded.endIndex,
+                let low = hexValue(encoded[next])
+            {
+                output.append(high << 4 | low)
+                index = encoded.index(after: next)
+            } else if byte == UInt8(ascii: "+"), plusAsSpace {
+                output.append(UInt8(ascii: " "))
+            } else {
+                output.append(byte)
+            }
+        }
+        return output
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

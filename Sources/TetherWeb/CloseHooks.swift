@@ -1,0 +1,19 @@
+import Synchronization
+
+/// The close hooks of the response a request produced, to run once when it ends.
+final class CloseHooks: Sendable {
+    private let hooks = Mutex<[@Sendable () async -> Void]>([])
+
+    func add(_ hooks: [@Sendable () async -> Void]) {
+        self.hooks.withLock { $0.append(contentsOf: hooks) }
+    }
+
+    /// Runs the hooks once; later calls run nothing.
+    func run() async {
+        let hooks = self.hooks.withLock { hooks in
+            defer { hooks.removeAll() }
+            return hooks
+        }
+        for hook in hooks { await hook() }
+    }
+}

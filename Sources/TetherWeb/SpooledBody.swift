@@ -1,0 +1,281 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+import SystemPackage
+import TetherGateway
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A request body held in memory up to a threshold and in a temporary file beyond it.
+///
+/// Its temporary file is removed by ``close()``, which the web layer calls exactly once when the request
+/// ends, on every path.
+public final class SpooledBody: Sendable {
+    private enum Storage: Sendable {
+        case memory(ByteBuffer)
+        case file(path: FilePath, descriptor: SystemPackage.FileDescriptor)
+    }
+
+    private let storage: Storage
+    private let threadPool: NIOThreadPool
+    private let closed = Atomic(false)
+
+    /// The body's size in bytes.
+    public let count: Int64
+
+    /// The temporary file's path, or `nil` while the body fits in memory.
+    public var temporaryFile: FilePath? {
+        if case .file(let path, _) = self.storage { path } else { nil }
+    }
+
+    private init(storage: Storage, count: Int64, threadPool: NIOThreadPool) {
+        self.storage = storage
+        self.count = count
+        self.threadPool = threadPool
+    }
+
+    /// A body held in memory.
+    public convenience init(_ bytes: ByteBuffer) {
+        self.init(storage: .memory(bytes), count: Int64(bytes.readableBytes), threadPool: .singleton)
+    }
+
+    deinit {
+        self.close()
+    }
+
+    /// The whole body in one buffer.
+    public func bytes() async throws -> ByteBuffer {
+        switch self.storage {
+        case .memory(let bytes):
+            return bytes
+        case .file:
+            return try await self.threadPool.runIfActive { try self.bytesBlocking() }
+        }
+    }
+
+    /// The whole body in one buffer, read on the calling thread: for blocking handlers only.
+    public func bytesBlocking() throws -> ByteBuffer {
+        switch self.storage {
+        case .memory(let bytes):
+            return bytes
+        case .file:
+            return try self.readBlocking(from: 0, upTo: Int(self.count))
+        }
+    }
+
+    /// The body as a sequence of chunks of at most `chunkSize` bytes, read from disk as they are asked for.
+    public func chunks(chunkSize: Int = 64 * 1024) -> Chunks {
+        Chunks(body: self, chunkSize: max(1, chunkSize))
+    }
+
+    /// Removes the temporary file, if any; later reads fail. Safe to call more than once.
+    public func close() {
+        guard case .file(let path, let descriptor) = self.storage else { return }
+        guard !self.closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        try? descriptor.close()
+        _ = path.withPlatformString { unlink($0) }
+    }
+
+    private func readBlocking(from offset: Int64, upTo count: Int) throws -> ByteBuffer {
+        guard case .file(_, let descriptor) = self.storage else { return ByteBuffer() }
+        guard !self.closed.load(ordering: .acquiring) else { throw BodyClosedError() }
+        var buffer = ByteBuffer()
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+            var filled = 0
+            while filled < count {
+                let read = try descriptor.read(
+                    fromAbsoluteOffset: offset + Int64(filled),
+                    into: UnsafeMutableRawBufferPointer(rebasing: pointer[filled..<count]))
+                if read == 0 { break }
+                filled += read
+            }
+            return filled
+        }
+        return buffer
+    }
+
+    /// The body's chunks, read lazily.
+    public struct Chunks: AsyncSequence, Sendable {
+        public typealias Element = ByteBuffer
+        let body: SpooledBody
+        let chunkSize: Int
+
+        public func makeAsyncIterator() -> Iterator {
+            Iterator(body: self.body, chunkSize: self.chunkSize)
+        }
+
+        /// Reads the next chunk.
+        public struct Iterator: AsyncIteratorProtocol {
+            let body: SpooledBody
+            let chunkSize: Int
+            var offset: Int64 = 0
+
+            public mutating func next() async throws -> ByteBuffer? {
+                guard self.offset < self.body.count else { return nil }
+                let length = Int(Swift.min(Int64(self.chunkSize), self.body.count - self.offset))
+                let chunk: ByteBuffer
+                switch self.body.storage {
+                case .memory(let bytes):
+                    chunk = bytes.getSlice(at: bytes.readerIndex + Int(self.offset), length: length)!
+                case .file:
+                    let (body, offset) = (self.body, self.offset)
+                    chunk = try await body.threadPool.runIfActive {
+                        try body.readBlocking(from: offset, upTo: length)
+                    }
+                }
+                self.offset += Int64(length)
+                return chunk
+            }
+        }
+    }
+}
+
+extension SpooledBody {
+    /// Reads a request body from `receive` into memory, then into a temporary file past `limits.spoolThreshold`.
+    ///
+    /// Throws ``RequestAborted`` when the client leaves, ``BodyTooLarge`` past `limits.maxBodySize`, and
+    /// ``ProtocolError`` for an event that is not a body chunk; the temporary file is gone on every throw.
+    static func read(
+        from receive: Receive,
+        limits: WebApplication.Configuration,
+        threadPool: NIOThreadPool
+    ) async throws -> SpooledBody {
+        var spool = Spool(limits: limits)
+        do {
+            while true {
+                let event = try await receive()
+                switch event {
+                case .body(let chunk, let more):
+                    try await spool.append(chunk, threadPool: threadPool)
+                    if !more { return try await spool.finish(threadPool: threadPool) }
+                case .disconnect:
+                    throw RequestAborted()
+                case .startup, .shutdown:
+                    throw ProtocolError("Invalid message while reading the request body: \(event)")
+                }
+            }
+        } catch {
+            spool.discard()
+            throw error
+        }
+    }
+}
+
+/// The body being read: memory, then a temporary file.
+private struct Spool {
+    let limits: WebApplication.Configuration
+    var memory = ByteBuffer()
+    var file: (path: FilePath, descriptor: SystemPackage.FileDescriptor)?
+    var count: Int64 = 0
+
+    init(limits: WebApplication.Configuration) {
+        self.limits = limits
+    }
+
+    mutating func append(_ chunk: ByteBuffer, threadPool: NIOThreadPool) async throws {
+        guard chunk.readableBytes > 0 else { return }
+        self.count += Int64(chunk.readableBytes)
+        if let limit = self.limits.maxBodySize, self.count > limit {
+            throw BodyTooLarge(limit: limit)
+        }
+        if self.memory.readableBytes == 0, self.file == nil {
+            self.memory = chunk
+        } else {
+            self.memory.writeImmutableBuffer(chunk)
+        }
+        if self.memory.readableBytes >= self.limits.writeBatchSize
+            || (self.file == nil && self.count > self.limits.spoolThreshold)
+        {
+            try await self.flush(threadPool: threadPool)
+        }
+    }
+
+    mutating func finish(threadPool: NIOThreadPool) async throws -> SpooledBody {
+        guard let file = self.file else {
+            return SpooledBody(self.memory)
+        }
+        try await self.flush(threadPool: threadPool)
+        self.file = nil
+        return SpooledBody(file: file.path, descriptor: file.descriptor, count: self.count, threadPool: threadPool)
+    }
+
+    /// Moves what memory holds to the end of the temporary file, creating it the first time.
+    private mutating func flush(threadPool: NIOThreadPool) async throws {
+        let pending = self.memory
+        let offset = self.count - Int64(pending.readableBytes)
+        let existing = self.file
+        let directory = self.limits.temporaryDirectory
+        self.memory = ByteBuffer()
+        // A file created by a cancelled task's job is still handed back, so that it can be discarded.
+        let created = Mutex<(path: FilePath, descriptor: SystemPackage.FileDescriptor)?>(nil)
+        do {
+            let file = try await threadPool.runIfActive {
+                let file = try existing ?? SpooledBody.createTemporaryFile(in: directory)
+                if existing == nil { created.withLock { $0 = file } }
+                try pending.withUnsafeReadableBytes { bytes in
+                    _ = try file.descriptor.writeAll(toAbsoluteOffset: offset, bytes)
+                }
+                return file
+            }
+            self.file = file
+        } catch {
+            if self.file == nil { self.file = created.withLock { $0 } }
+            throw error
+        }
+    }
+
+    /// Closes and removes the temporary file, if any.
+    mutating func discard() {
+        guard let file = self.file else { return }
+        try? file.descriptor.close()
+        _ = file.path.withPlatformString { unlink($0) }
+        self.file = nil
+    }
+}
+
+extension SpooledBody {
+    fileprivate convenience init(file path: FilePath, descriptor: SystemPackage.FileDescriptor, count: Int64, threadPool: NIOThreadPool) {
+        self.init(storage: .file(path: path, descriptor: descriptor), count: count, threadPool: threadPool)
+    }
+
+    fileprivate static func createTemporaryFile(in directory: FilePath) throws -> (path: FilePath, descriptor: SystemPackage.FileDescriptor) {
+        while true {
+            let name = "tether-body-" + String(UInt64.random(in: .min ... .max), radix: 36)
+            let path = directory.appending(name)
+            do {
+                let descriptor = try SystemPackage.FileDescriptor.open(
+                    path, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec],
+                    permissions: [.ownerReadWrite])
+                return (path, descriptor)
+            } catch Errno.fileExists {
+                continue
+            }
+        }
+    }
+}
+
+/// The client left while its request body was being read.
+public struct RequestAborted: Error, CustomStringConvertible {
+    public var description: String { "The client disconnected before its request body was complete." }
+}
+
+/// The request body is larger than the configured maximum.
+public struct BodyTooLarge: Error, CustomStringConvertible {
+    /// The maximum, in bytes.
+    public var limit: Int64
+
+    public var description: String {
+        "The request body exceeds \(self.limit) bytes (limit: maxBodySize)."
+    }
+}
+
+/// A read of a ``SpooledBody`` after the request ended and its temporary file was removed.
+public struct BodyClosedError: Error, CustomStringConvertible {
+    public var description: String { "The request body was read after the request ended." }
+}
