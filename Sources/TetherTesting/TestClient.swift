@@ -95,7 +95,9 @@ public struct TestClient: Sendable {
         body: ByteBuffer
     ) -> ApplicationCommunicator {
         var headers = headers
-        if headers[.contentLength] == nil, body.readableBytes > 0 || method == .post || method == .put {
+        if headers[.contentLength] == nil, headers[.transferEncoding] == nil,
+            body.readableBytes > 0 || method == .post || method == .put
+        {
             headers[.contentLength] = String(body.readableBytes)
         }
         var scope = HTTPScope(method: method, target: target, headers: headers)
