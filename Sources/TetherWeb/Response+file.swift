@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOFileSystem
+import TetherGateway
 
 extension Response {
     /// How a browser should present a file response.

@@ -6,12 +6,12 @@ import Musl
 import Darwin
 #endif
 
-/// The IMF-fixdate format of HTTP dates (RFC 9110 §5.6.7), such as `Sun, 06 Nov 1994 08:49:37 GMT`.
-enum HTTPDate {
+/// HTTP dates in the IMF-fixdate format (RFC 9110 §5.6.7), such as `Sun, 06 Nov 1994 08:49:37 GMT`.
+public enum HTTPDate {
     private static let format = "%a, %d %b %Y %H:%M:%S GMT"
 
     /// `seconds` since the epoch as an HTTP date.
-    static func string(fromEpochSeconds seconds: Int) -> String {
+    public static func string(fromEpochSeconds seconds: Int) -> String {
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
@@ -24,7 +24,7 @@ enum HTTPDate {
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// Seconds since the epoch of an IMF-fixdate, or `nil` when `string` is not one.
-    static func epochSeconds(from string: String) -> Int? {
+    public static func epochSeconds(from string: String) -> Int? {
         // "Sun, 06 Nov 1994 08:49:37 GMT": fixed width, so each field has its place.
         let bytes = Array(string.utf8)
         guard bytes.count == 29, bytes[3] == UInt8(ascii: ","), string.hasSuffix(" GMT") else { return nil }

@@ -1,0 +1,98 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import TetherGateway
+
+extension Exchange {
+    /// The application's `send`: checks the order rules, then writes to the connection.
+    ///
+    /// Writes after the client left throw ``ClientDisconnected`` and reach no socket.
+    @Sendable func send(_ event: OutboundEvent) async throws {
+        try self.state.withLock { state in
+            if state.clientGone { throw ClientDisconnected() }
+            try state.response.accept(event)
+            switch event {
+            case .start(let status, _, _): state.status = status
+            case .body(let chunk, _): state.bytesSent += Int64(chunk.readableBytes)
+            case .file(let range): state.bytesSent += range.count
+            default: break
+            }
+        }
+        do {
+            switch event {
+            case .start(let status, let headers, _):
+                self.channel.write(HTTPServerResponsePart.head(self.responseHead(status, headers)), promise: nil)
+            case .body(let chunk, let more):
+                let bodyAllowed = self.bodyAllowed
+                if more {
+                    if bodyAllowed, chunk.readableBytes > 0 {
+                        try await self.channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(chunk))).get()
+                    }
+                } else {
+                    if bodyAllowed, chunk.readableBytes > 0 {
+                        self.channel.write(HTTPServerResponsePart.body(.byteBuffer(chunk)), promise: nil)
+                    }
+                    try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+                }
+            case .file(let range):
+                try await self.sendFile(range)
+            case .trailers(let fields):
+                try await self.channel.writeAndFlush(HTTPServerResponsePart.end(HTTPHeaders(fields))).get()
+            case .startupComplete, .startupFailed, .shutdownComplete, .shutdownFailed:
+                preconditionFailure("ResponseStateMachine refuses lifespan events")
+            }
+        } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
+            self.clientLeft()
+            throw ClientDisconnected()
+        } catch is IOError {
+            self.clientLeft()
+            throw ClientDisconnected()
+        }
+    }
+
+    /// HEAD responses and 1xx, 204 and 304 carry no body on the wire.
+    private var bodyAllowed: Bool {
+        guard self.requestHead.method != .HEAD else { return false }
+        guard let status = self.state.withLock({ $0.status }) else { return true }
+        return status.code >= 200 && status.code != 204 && status.code != 304
+    }
+
+    private func sendFile(_ range: FileRange) async throws {
+        guard self.bodyAllowed, range.count > 0 else {
+            try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+            return
+        }
+        let handle = try await NIOThreadPool.singleton.runIfActive { try NIOFileHandle(_deprecatedPath: range.path) }
+        defer { try? handle.close() }
+        let region = FileRegion(fileHandle: handle, readerIndex: Int(range.offset), endIndex: Int(range.offset + range.count))
+        self.channel.write(HTTPServerResponsePart.body(.fileRegion(region)), promise: nil)
+        try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+    }
+
+    private func responseHead(_ status: HTTPResponse.Status, _ fields: HTTPFields) -> HTTPResponseHead {
+        var headers = HTTPHeaders(fields)
+        if !headers.contains(name: "date") { headers.add(name: "Date", value: DateHeader.now()) }
+        if let name = self.limits.serverName, !headers.contains(name: "server") { headers.add(name: "Server", value: name) }
+        if !self.keepAlive {
+            headers.replaceOrAdd(name: "Connection", value: "close")
+        } else if self.requestHead.version == .http1_0 {
+            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        }
+        return HTTPResponseHead(
+            version: self.requestHead.version,
+            status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
+            headers: headers)
+    }
+}
+
+extension HTTPHeaders {
+    /// NIO header fields from swift-http-types fields, names as they were written.
+    init(_ fields: HTTPFields) {
+        self.init()
+        self.reserveCapacity(fields.count)
+        for field in fields {
+            self.add(name: field.name.rawName, value: field.value)
+        }
+    }
+}

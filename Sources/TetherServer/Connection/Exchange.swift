@@ -1,0 +1,180 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import TetherGateway
+
+/// One request's two channels, shared by the connection's event loop (which feeds them) and the application
+/// (which reads and writes through them).
+///
+/// The event loop side pushes body parts and reports the client leaving; the application side is `receive`
+/// and `send`. Every field lives under one lock, and no call waits while holding it.
+final class Exchange: Sendable {
+    struct State {
+        var body: [ByteBuffer] = []
+        var bodyHead = 0
+        var bufferedBytes = 0
+        var bodyEnded = false
+        var endDelivered = false
+        var clientGone = false
+        var response = ResponseStateMachine()
+        var waiter: CheckedContinuation<InboundEvent, any Error>?
+        var readsPaused = false
+        var continueNeeded: Bool
+        var bytesSent: Int64 = 0
+        var status: HTTPResponse.Status?
+    }
+
+    let state: Mutex<State>
+    let channel: any Channel
+    let requestHead: HTTPRequestHead
+    let keepAlive: Bool
+    let limits: Server.Configuration
+
+    init(channel: any Channel, head: HTTPRequestHead, keepAlive: Bool, limits: Server.Configuration) {
+        self.channel = channel
+        self.requestHead = head
+        self.keepAlive = keepAlive
+        self.limits = limits
+        let expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+        self.state = Mutex(State(continueNeeded: expectsContinue && head.version == .http1_1))
+    }
+
+    // MARK: Event loop side
+
+    /// Queues a body chunk; returns whether reads should pause until the application catches up.
+    func bodyArrived(_ chunk: ByteBuffer) -> Bool {
+        let (waiter, event, pause) = self.state.withLock { state -> (CheckedContinuation<InboundEvent, any Error>?, InboundEvent?, Bool) in
+            guard !state.clientGone else { return (nil, nil, false) }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return (waiter, .body(chunk, more: true), false)
+            }
+            state.body.append(chunk)
+            state.bufferedBytes += chunk.readableBytes
+            if state.bufferedBytes >= self.limits.bodyBufferBytes { state.readsPaused = true }
+            return (nil, nil, state.readsPaused)
+        }
+        if let waiter, let event { waiter.resume(returning: event) }
+        return pause
+    }
+
+    /// Whether reads must wait for the application.
+    var readsPaused: Bool {
+        self.state.withLock { $0.readsPaused && !$0.clientGone }
+    }
+
+    /// The body is complete.
+    func bodyEnded() {
+        let waiter = self.state.withLock { state -> CheckedContinuation<InboundEvent, any Error>? in
+            state.bodyEnded = true
+            guard state.body.count == state.bodyHead, !state.endDelivered, let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            state.endDelivered = true
+            return waiter
+        }
+        waiter?.resume(returning: .body(ByteBuffer(), more: false))
+    }
+
+    /// The client has gone: every `receive()` returns `disconnect` from now on, and `send` throws.
+    /// Returns whether the response was still incomplete, that is whether the client left mid-request.
+    @discardableResult
+    func clientLeft() -> Bool {
+        let (waiter, incomplete) = self.state.withLock { state -> (CheckedContinuation<InboundEvent, any Error>?, Bool) in
+            let incomplete = !state.clientGone && !state.response.isComplete
+            state.clientGone = true
+            state.body.removeAll()
+            state.bodyHead = 0
+            state.bufferedBytes = 0
+            defer { state.waiter = nil }
+            return (state.waiter, incomplete)
+        }
+        waiter?.resume(returning: .disconnect)
+        return incomplete
+    }
+
+    /// Whether the whole request body has arrived.
+    var bodyComplete: Bool { self.state.withLock { $0.bodyEnded } }
+
+    // MARK: Application side
+
+    /// The application's `receive`.
+    @Sendable func receive() async throws -> InboundEvent {
+        enum Step {
+            case event(InboundEvent, resumeReads: Bool, sendContinue: Bool)
+            case wait(sendContinue: Bool)
+        }
+        let step = try self.state.withLock { state throws -> Step in
+            if state.clientGone || state.response.isComplete { return .event(.disconnect, resumeReads: false, sendContinue: false) }
+            let sendContinue = state.continueNeeded && !state.response.hasStarted
+            state.continueNeeded = false
+            if state.bodyHead < state.body.count {
+                let chunk = state.body[state.bodyHead]
+                state.bodyHead += 1
+                state.bufferedBytes -= chunk.readableBytes
+                if state.bodyHead == state.body.count {
+                    state.body.removeAll(keepingCapacity: true)
+                    state.bodyHead = 0
+                }
+                let last = state.bodyEnded && state.body.isEmpty
+                if last { state.endDelivered = true }
+                var resume = false
+                if state.readsPaused, state.bufferedBytes < self.limits.bodyBufferBytes / 2 {
+                    state.readsPaused = false
+                    resume = true
+                }
+                return .event(.body(chunk, more: !last), resumeReads: resume, sendContinue: sendContinue)
+            }
+            if state.bodyEnded, !state.endDelivered {
+                state.endDelivered = true
+                return .event(.body(ByteBuffer(), more: false), resumeReads: false, sendContinue: false)
+            }
+            guard state.waiter == nil else {
+                throw ProtocolError("receive() called while another receive() is waiting; receive one event at a time")
+            }
+            return .wait(sendContinue: sendContinue)
+        }
+        switch step {
+        case .event(let event, let resumeReads, let sendContinue):
+            if sendContinue { self.writeContinue() }
+            if resumeReads { self.channel.read() }
+            return event
+        case .wait(let sendContinue):
+            if sendContinue { self.writeContinue() }
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let immediate = self.state.withLock { state -> Result<InboundEvent, any Error>? in
+                        if state.clientGone || state.response.isComplete { return .success(.disconnect) }
+                        if Task.isCancelled { return .failure(CancellationError()) }
+                        if state.bodyEnded, !state.endDelivered, state.body.isEmpty {
+                            state.endDelivered = true
+                            return .success(.body(ByteBuffer(), more: false))
+                        }
+                        state.waiter = continuation
+                        return nil
+                    }
+                    if let immediate { continuation.resume(with: immediate) }
+                }
+            } onCancel: {
+                self.state.withLock { state in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }?.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    private func writeContinue() {
+        let head = HTTPResponseHead(version: self.requestHead.version, status: .continue)
+        self.channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil)
+    }
+
+    /// Whether the response head was sent.
+    var responseStarted: Bool { self.state.withLock { $0.response.hasStarted } }
+    /// Whether the whole response was sent.
+    var responseComplete: Bool { self.state.withLock { $0.response.isComplete } }
+    /// Whether the client left.
+    var clientHasGone: Bool { self.state.withLock { $0.clientGone } }
+    /// The response status and the body bytes sent, for the access log.
+    var sent: (status: HTTPResponse.Status?, bytes: Int64) { self.state.withLock { ($0.status, $0.bytesSent) } }
+}

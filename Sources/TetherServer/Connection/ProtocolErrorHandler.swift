@@ -1,0 +1,45 @@
+import NIOCore
+import NIOHTTP1
+
+/// Answers what NIO's parser refuses — 431 for an oversized head, 400 for anything else — and closes.
+///
+/// Takes the place of NIO's `HTTPServerProtocolErrorHandler`, which answers 400 to everything and leaves
+/// the connection open.
+final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var responseInProgress = false
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        context.fireErrorCaught(parserError)
+        guard !self.responseInProgress else {
+            context.close(promise: nil)
+            return
+        }
+        let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        var headers = HTTPHeaders()
+        headers.add(name: "Connection", value: "close")
+        headers.add(name: "Content-Length", value: "0")
+        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        self.responseInProgress = true
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch self.unwrapOutboundIn(data) {
+        case .head(let head) where head.status.code >= 200 || head.status == .switchingProtocols: self.responseInProgress = true
+        case .end: self.responseInProgress = false
+        default: break
+        }
+        context.write(data, promise: promise)
+    }
+}

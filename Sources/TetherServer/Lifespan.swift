@@ -1,0 +1,124 @@
+import Logging
+import Synchronization
+import TetherGateway
+
+/// Drives an application's lifespan scope: `startup` before the first connection, `shutdown` after the drain.
+final class Lifespan: Sendable {
+    private struct State {
+        var inbound: [InboundEvent] = [.startup]
+        var receiver: CheckedContinuation<InboundEvent, any Error>?
+        var startup: Result<Void, ServerError>?
+        var startupWaiter: CheckedContinuation<Result<Void, ServerError>, Never>?
+        var shutdownDone = false
+        var shutdownWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Runs the application on the lifespan scope until it returns.
+    func run(_ application: some Application) async {
+        var failure: (any Error)?
+        do {
+            try await application(.lifespan(LifespanScope()), receive: self.receive, send: self.send)
+        } catch {
+            failure = error
+        }
+        let reason = failure.map { "\($0)" } ?? "it returned before completing its start-up"
+        let (startupWaiter, shutdownWaiter) = self.state.withLock { state in
+            if state.startup == nil { state.startup = .failure(.lifespanUnsupported(reason)) }
+            state.shutdownDone = true
+            defer { (state.startupWaiter, state.shutdownWaiter) = (nil, nil) }
+            return (state.startupWaiter, state.shutdownWaiter)
+        }
+        startupWaiter?.resume(returning: self.state.withLock { $0.startup! })
+        shutdownWaiter?.resume()
+    }
+
+    /// Waits for the application's answer to `startup`.
+    func startup() async -> Result<Void, ServerError> {
+        await withCheckedContinuation { continuation in
+            let ready = self.state.withLock { state -> Result<Void, ServerError>? in
+                if let startup = state.startup { return startup }
+                state.startupWaiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Sends `shutdown` and waits for the application's answer, or for it to return.
+    func shutdown() async {
+        self.deliver(.shutdown)
+        await withCheckedContinuation { continuation in
+            let done = self.state.withLock { state -> Bool in
+                if state.shutdownDone { return true }
+                state.shutdownWaiter = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    private func deliver(_ event: InboundEvent) {
+        let receiver = self.state.withLock { state -> CheckedContinuation<InboundEvent, any Error>? in
+            if let receiver = state.receiver {
+                state.receiver = nil
+                return receiver
+            }
+            state.inbound.append(event)
+            return nil
+        }
+        receiver?.resume(returning: event)
+    }
+
+    @Sendable private func receive() async throws -> InboundEvent {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready = self.state.withLock { state -> Result<InboundEvent, any Error>? in
+                    if !state.inbound.isEmpty { return .success(state.inbound.removeFirst()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.receiver = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        } onCancel: {
+            self.state.withLock { state in
+                defer { state.receiver = nil }
+                return state.receiver
+            }?.resume(throwing: CancellationError())
+        }
+    }
+
+    @Sendable private func send(_ event: OutboundEvent) async throws {
+        switch event {
+        case .startupComplete, .startupFailed:
+            let result: Result<Void, ServerError> =
+                if case .startupFailed(let message) = event { .failure(.startupFailed(message)) } else { .success(()) }
+            let waiter = try self.state.withLock { state -> CheckedContinuation<Result<Void, ServerError>, Never>? in
+                guard state.startup == nil else { throw ProtocolError("\(event) sent twice, or after the start-up ended") }
+                state.startup = result
+                defer { state.startupWaiter = nil }
+                return state.startupWaiter
+            }
+            waiter?.resume(returning: result)
+        case .shutdownComplete, .shutdownFailed:
+            if case .shutdownFailed(let message) = event {
+                self.logger.error("The application's shutdown failed: \(message)")
+            }
+            let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.shutdownDone = true
+                defer { state.shutdownWaiter = nil }
+                return state.shutdownWaiter
+            }
+            waiter?.resume()
+        case .start, .body, .file, .trailers:
+            throw ProtocolError("\(event) is an HTTP event; a lifespan scope cannot send it")
+        }
+    }
+}

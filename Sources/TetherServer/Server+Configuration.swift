@@ -1,0 +1,63 @@
+import Logging
+
+extension Server {
+    /// Where the server listens, its limits and its timeouts; every property has a documented default.
+    public struct Configuration: Sendable {
+        /// The address to bind. Default `127.0.0.1`.
+        public var host = "127.0.0.1"
+        /// The port to bind; 0 picks a free one (read it from ``Server/localAddress``). Default 8000.
+        public var port = 8000
+        /// Connections the kernel queues before they are accepted. Default 256.
+        public var backlog: Int32 = 256
+        /// Connections served at once; more are answered 503 and closed. Default 10,000.
+        public var maxConnections = 10_000
+        /// Bytes of a request head (target and fields) before it is refused with 431. Default 16 KiB.
+        public var maxHeadBytes = 16 * 1024
+        /// Bytes of a request body before it is refused with 413; `nil` leaves the limit to the application. Default `nil`.
+        public var maxBodySize: Int64? = nil
+        /// Request body bytes buffered ahead of the application before the socket stops being read. Default 256 KiB.
+        public var bodyBufferBytes = 256 * 1024
+        /// Time a client has to finish a request head once it has begun. Default 10 s.
+        public var headerTimeout: Duration = .seconds(10)
+        /// Time an idle keep-alive connection is kept open. Default 5 s.
+        public var keepAliveTimeout: Duration = .seconds(5)
+        /// Whether a client that half-closes (FIN after its request) still gets its response. Default `false`:
+        /// a half-close counts as leaving, as nginx and uvicorn treat it.
+        public var servesHalfClosedConnections = false
+        /// Whether the server drives the application's lifespan scope. Default ``LifespanMode/auto``.
+        public var lifespan = LifespanMode.auto
+        /// The `Server` header's value; `nil` sends none. Default `Tether`.
+        public var serverName: String? = "Tether"
+        /// Whether to log a line per request at `info`. Default `true`.
+        public var accessLog = true
+
+        /// The defaults.
+        public init() {}
+
+        /// The defaults, listening on `host` and `port`.
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// How the server treats the lifespan scope.
+    public enum LifespanMode: Sendable {
+        /// Run it; an application that throws on it does not handle lifespan and is served without it.
+        case auto
+        /// Run it; an application that throws on it stops the server.
+        case on
+        /// Never run it.
+        case off
+    }
+}
+
+extension Duration {
+    /// The duration in NIO's terms.
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = self.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+import NIOCore

@@ -1,0 +1,86 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+import TetherGateway
+
+extension Server {
+    /// Serves a connection's requests one after another, until it closes or is no longer kept alive.
+    func serveConnection(_ channel: any Channel, _ inbox: ConnectionInbox) async {
+        defer {
+            self.connections.wrappingSubtract(1, ordering: .relaxed)
+            self.metrics.connectionClosed()
+        }
+        await withTaskCancellationHandler {
+            while let (head, fields, exchange) = await inbox.next() {
+                let keepGoing = await self.serveRequest(head, fields, exchange, on: channel)
+                if !keepGoing {
+                    inbox.close()
+                    channel.close(promise: nil)
+                    break
+                }
+            }
+        } onCancel: {
+            // The grace period is over: in-flight requests see their client leave.
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Runs the application on one request; returns whether the connection can serve another.
+    private func serveRequest(
+        _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, on channel: any Channel
+    ) async -> Bool {
+        let started = ContinuousClock.now
+        var scope = HTTPScope(
+            method: HTTPRequest.Method(head.method.rawValue) ?? .get,
+            target: Self.originForm(head.uri),
+            headers: fields,
+            httpVersion: TetherGateway.HTTPVersion(major: head.version.major, minor: head.version.minor),
+            client: channel.remoteAddress,
+            server: channel.localAddress)
+        scope.extensions[FileSend.self] = true
+
+        var failure: (any Error)?
+        do {
+            try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+        } catch {
+            failure = error
+        }
+
+        if !exchange.responseStarted, !exchange.clientHasGone {
+            if let failure {
+                self.logger.error("Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
+            } else {
+                self.logger.error("Application returned without responding", metadata: ["path": "\(scope.path)"])
+            }
+            try? await exchange.send(.start(status: .internalServerError, headers: [.contentLength: "0"]))
+            try? await exchange.send(.body(ByteBuffer(), more: false))
+        } else if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {
+            self.logger.error("Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
+        }
+
+        let clientLeft = exchange.clientHasGone && !exchange.responseComplete
+        let (status, bytes) = exchange.sent
+        let duration = ContinuousClock.now - started
+        self.metrics.requestEnded(duration: duration, clientLeft: clientLeft)
+        if self.configuration.accessLog {
+            self.logger.info(
+                "\(head.method.rawValue) \(scope.rawPath) \(clientLeft ? "client left" : String(status?.code ?? 0))",
+                metadata: [
+                    "method": "\(head.method.rawValue)", "path": "\(scope.path)", "status": "\(status?.code ?? 0)",
+                    "bytes": "\(bytes)", "duration_ms": "\(Double(duration.components.attoseconds / 1_000_000_000_000) / 1000 + Double(duration.components.seconds) * 1000)",
+                    "client_left": "\(clientLeft)",
+                ])
+        }
+        return exchange.responseComplete && !exchange.clientHasGone && exchange.keepAlive && exchange.bodyComplete
+    }
+
+    /// The origin form of a request target: an absolute-form target (`http://host/path`) loses its scheme and host.
+    static func originForm(_ target: String) -> String {
+        guard !target.hasPrefix("/"), target != "*" else { return target }
+        // "http://host/path?query": skip the scheme's "//" and the authority up to the path or the query.
+        let afterScheme = target.drop { $0 != "/" }.dropFirst(2)
+        let rest = afterScheme.drop { $0 != "/" && $0 != "?" }
+        return rest.hasPrefix("/") ? String(rest) : "/" + rest
+    }
+}

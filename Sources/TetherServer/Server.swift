@@ -1,0 +1,172 @@
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import TetherGateway
+
+/// An HTTP/1.1 server for any TetherGateway application, that tells the application the moment its client leaves.
+///
+/// Runs until cancelled, as a swift-service-lifecycle `Service`. A graceful shutdown stops accepting, lets
+/// requests in flight finish, closes idle connections, then ends the application's lifespan.
+///
+/// ```swift
+/// let server = Server(application: app, configuration: .init(host: "127.0.0.1", port: 8000))
+/// try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+/// ```
+public final class Server: Service, Sendable {
+    let application: any Application
+    /// The configuration the server was created with.
+    public let configuration: Configuration
+    let logger: Logger
+    private let eventLoopGroup: any EventLoopGroup
+    private let listening = ListeningAddress()
+    let connections = Atomic(0)
+    let metrics = ServerMetrics()
+
+    /// A server for `application`; it listens once ``run()`` is called.
+    public init(
+        application: some Application,
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "tether.server"),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.application = application
+        self.configuration = configuration
+        self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
+    }
+
+    /// The address the server listens on, once it does; waits until then.
+    ///
+    /// Throws ``ServerError/notListening`` if the server stopped first.
+    public var localAddress: SocketAddress {
+        get async throws { try await self.listening.value() }
+    }
+
+    /// Serves until the task is cancelled or a graceful shutdown has drained every connection.
+    public func run() async throws {
+        defer { self.listening.fail() }
+        let lifespan = self.configuration.lifespan == .off ? nil : Lifespan(logger: self.logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            if let lifespan {
+                group.addTask { await lifespan.run(self.application) }
+                switch await lifespan.startup() {
+                case .success:
+                    break
+                case .failure(.lifespanUnsupported(let reason)) where self.configuration.lifespan == .auto:
+                    self.logger.debug("The application does not handle lifespan; serving without it", metadata: ["reason": "\(reason)"])
+                case .failure(let error):
+                    self.logger.error("\(error)")
+                    throw error
+                }
+            }
+            try await self.serve()
+            await lifespan?.shutdown()
+            group.cancelAll()
+        }
+    }
+
+    private func serve() async throws {
+        let quiescing = ServerQuiescingHelper(group: self.eventLoopGroup)
+        let configuration = self.configuration
+        let serverChannel = try await ServerBootstrap(group: self.eventLoopGroup)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: configuration.servesHalfClosedConnections)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture { () -> (any Channel, ConnectionInbox)? in
+                    try self.configure(channel)
+                }
+            }
+        if let address = serverChannel.channel.localAddress { self.listening.set(address) }
+        self.logger.info("Listening", metadata: ["address": "\(serverChannel.channel.localAddress.map { "\($0)" } ?? "?")"])
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await serverChannel.executeThenClose { inbound in
+                    for try await accepted in inbound {
+                        guard let (channel, inbox) = accepted else { continue }
+                        group.addTask { await self.serveConnection(channel, inbox) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.logger.info("Shutting down: no new connections, draining requests in flight")
+            quiescing.initiateShutdown(promise: nil)
+        }
+    }
+
+    /// Sets up a new connection's pipeline, or refuses it with 503 when the server is full.
+    private func configure(_ channel: any Channel) throws -> (any Channel, ConnectionInbox)? {
+        let count = self.connections.wrappingAdd(1, ordering: .relaxed).newValue
+        guard count <= self.configuration.maxConnections else {
+            self.connections.wrappingSubtract(1, ordering: .relaxed)
+            self.logger.warning("Connection refused: \(self.configuration.maxConnections) connections are open (limit: maxConnections)")
+            let refusal = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            channel.writeAndFlush(ByteBuffer(string: refusal)).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
+            return nil
+        }
+        self.metrics.connectionOpened()
+        let inbox = ConnectionInbox()
+        let headTimeout = HeadTimeoutHandler(
+            headerTimeout: self.configuration.headerTimeout.timeAmount,
+            keepAliveTimeout: self.configuration.keepAliveTimeout.timeAmount)
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(headTimeout)
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = self.configuration.maxHeadBytes
+        limits.maxHeaderListSize = self.configuration.maxHeadBytes
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: false,
+            withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
+            withDecoderLimitConfiguration: limits)
+        try pipeline.addHandler(ProtocolErrorHandler())
+        try pipeline.addHandler(ConnectionHandler(inbox: inbox, configuration: self.configuration, headTimeout: headTimeout))
+        return (channel, inbox)
+    }
+}
+
+/// The bound address, for callers that wait for the server to listen.
+final class ListeningAddress: Sendable {
+    private let state = Mutex<(address: SocketAddress?, failed: Bool, waiters: [CheckedContinuation<SocketAddress, any Error>])>((nil, false, []))
+
+    func set(_ address: SocketAddress) {
+        let waiters = self.state.withLock { state in
+            state.address = address
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: address) }
+    }
+
+    func fail() {
+        let waiters = self.state.withLock { state in
+            state.failed = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: ServerError.notListening) }
+    }
+
+    func value() async throws -> SocketAddress {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = self.state.withLock { state -> Result<SocketAddress, any Error>? in
+                if let address = state.address, !state.failed { return .success(address) }
+                if state.failed { return .failure(ServerError.notListening) }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Synchronization
+import TetherWeb
+
+/// The demo application: an index page, and the conformance routes of shared/CONTRACT.md.
+enum DemoApp {
+    /// Process-wide counters for /slow/, /blocking/ and /stream/, served by /stats/.
+    struct Stats: Codable, Sendable {
+        var started = 0
+        var completed = 0
+        var cancelled = 0
+        var stream_stopped = 0
+        var last_cancel_ns: UInt64 = 0
+    }
+
+    static let stats = Mutex(Stats())
+
+    static func make(temporaryDirectory: String?) -> WebApplication {
+        var router = Router()
+        router.get("/") { _ in .html(indexPage) }
+        router.get("/hello/") { request in .text("Hello \(request.query["name"] ?? "World")!") }
+        router.post("/post/") { request in
+            Response(headers: [.contentType: "application/octet-stream"], body: ResponseBody(try await request.body.bytes()))
+        }
+        for method in [HTTPRequest.Method.get, .post] {
+            router.on(method, "/slow/", slow)
+            router.on(method, "/blocking/", blocking: blocking)
+        }
+        router.get("/stream/", stream)
+        router.post("/upload/") { request in
+            var bytes = 0
+            for try await chunk in request.body.chunks(chunkSize: 1 << 20) { bytes += chunk.readableBytes }
+            return try .json(["bytes": bytes])
+        }
+        router.get("/stats/") { _ in try .json(stats.withLock { $0 }) }
+
+        var configuration = WebApplication.Configuration()
+        configuration.maxBodySize = 4 << 30
+        if let temporaryDirectory { configuration.temporaryDirectory = .init(temporaryDirectory) }
+        return WebApplication(router: router, configuration: configuration)
+    }
+
+    /// Sleeps `ms` in a cancellable way; a cancelled sleep is counted and timed.
+    static func slow(_ request: Request) async throws -> Response {
+        let milliseconds = request.query.get("ms", as: Int.self) ?? 1000
+        stats.withLock { $0.started += 1 }
+        do {
+            try await Task.sleep(for: .milliseconds(milliseconds))
+        } catch {
+            recordCancellation { $0.cancelled += 1 }
+            throw error
+        }
+        stats.withLock { $0.completed += 1 }
+        return .text("done")
+    }
+
+    /// Sleeps `ms` on a worker thread in slices of at most 10 ms, stopping when the request is cancelled.
+    static func blocking(_ request: Request) throws -> Response {
+        let milliseconds = request.query.get("ms", as: Int.self) ?? 1000
+        stats.withLock { $0.started += 1 }
+        var remaining = milliseconds
+        while remaining > 0 {
+            if request.isCancelled {
+                recordCancellation { $0.cancelled += 1 }
+                return .text("cancelled")
+            }
+            let slice = min(10, remaining)
+            usleep(useconds_t(slice * 1000))
+            remaining -= slice
+        }
+        stats.withLock { $0.completed += 1 }
+        return .text("done")
+    }
+
+    /// Streams `chunks` lines, one every `ms`; a client that leaves stops it, counted and timed.
+    static func stream(_ request: Request) async throws -> Response {
+        let chunks = request.query.get("chunks", as: Int.self) ?? 10
+        let milliseconds = request.query.get("ms", as: Int.self) ?? 100
+        stats.withLock { $0.started += 1 }
+        return Response(headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody { writer in
+            do {
+                for index in 0..<chunks {
+                    if index > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
+                    try await writer.write(ByteBuffer(string: "chunk \(index)\n"))
+                }
+            } catch {
+                recordCancellation { $0.stream_stopped += 1 }
+                throw error
+            }
+            stats.withLock { $0.completed += 1 }
+        })
+    }
+
+    private static func recordCancellation(_ count: (inout Stats) -> Void) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let nanoseconds = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        stats.withLock { stats in
+            count(&stats)
+            stats.last_cancel_ns = nanoseconds
+        }
+    }
+
+    static let indexPage = """
+        <!doctype html>
+        <html lang="en">
+        <head><meta charset="utf-8"><title>Tether</title>
+        <style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}code{background:#eee;padding:0 .2rem}</style>
+        </head>
+        <body>
+        <h1>Tether</h1>
+        <p><strong>A request's work is tethered to its client.</strong> When a client goes away &mdash; before,
+        during or after sending its body, while the handler runs, while a response streams &mdash; Tether notices at
+        once, cancels that request's work, writes nothing more, and cleans up exactly once.</p>
+        <p>Try it: open <a href="/slow/?ms=10000">/slow/?ms=10000</a>, close the tab before it answers, then look at
+        <a href="/stats/">/stats/</a>: the handler was cancelled the moment you left.</p>
+        <h2>Routes</h2>
+        <ul>
+        <li><a href="/hello/?name=Ada">/hello/?name=Ada</a> &mdash; a greeting</li>
+        <li><code>POST /post/</code> &mdash; echoes the body</li>
+        <li><a href="/slow/?ms=2000">/slow/?ms=2000</a> &mdash; an async handler that sleeps, cancelled if you leave</li>
+        <li><a href="/blocking/?ms=2000">/blocking/?ms=2000</a> &mdash; a blocking handler on a worker thread, stopped if you leave</li>
+        <li><a href="/stream/?chunks=20&amp;ms=250">/stream/?chunks=20&amp;ms=250</a> &mdash; a streamed response, stopped if you leave</li>
+        <li><code>POST /upload/</code> &mdash; reads the body through the spooled body, answers its size</li>
+        <li><a href="/stats/">/stats/</a> &mdash; started, completed and cancelled handlers</li>
+        </ul>
+        </body>
+        </html>
+        """
+}
