@@ -39,28 +39,43 @@ final class Lifespan: Sendable {
         shutdownWaiter?.resume()
     }
 
-    /// Waits for the application's answer to `startup`.
+    /// Waits for the application's answer to `startup`; a cancelled wait gives up with ``ServerError/notListening``.
     func startup() async -> Result<Void, ServerError> {
-        await withCheckedContinuation { continuation in
-            let ready = self.state.withLock { state -> Result<Void, ServerError>? in
-                if let startup = state.startup { return startup }
-                state.startupWaiter = continuation
-                return nil
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = self.state.withLock { state -> Result<Void, ServerError>? in
+                    if let startup = state.startup { return startup }
+                    if Task.isCancelled { return .failure(.notListening) }
+                    state.startupWaiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
             }
-            if let ready { continuation.resume(returning: ready) }
+        } onCancel: {
+            self.state.withLock { state in
+                defer { state.startupWaiter = nil }
+                return state.startupWaiter
+            }?.resume(returning: .failure(.notListening))
         }
     }
 
-    /// Sends `shutdown` and waits for the application's answer, or for it to return.
+    /// Sends `shutdown` and waits for the application's answer, or for it to return, or for cancellation.
     func shutdown() async {
         self.deliver(.shutdown)
-        await withCheckedContinuation { continuation in
-            let done = self.state.withLock { state -> Bool in
-                if state.shutdownDone { return true }
-                state.shutdownWaiter = continuation
-                return false
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let done = self.state.withLock { state -> Bool in
+                    if state.shutdownDone || Task.isCancelled { return true }
+                    state.shutdownWaiter = continuation
+                    return false
+                }
+                if done { continuation.resume() }
             }
-            if done { continuation.resume() }
+        } onCancel: {
+            self.state.withLock { state in
+                defer { state.shutdownWaiter = nil }
+                return state.shutdownWaiter
+            }?.resume()
         }
     }
 

@@ -13,13 +13,10 @@ extension Server {
         }
         await withTaskCancellationHandler {
             while let (head, fields, exchange) = await inbox.next() {
-                let keepGoing = await self.serveRequest(head, fields, exchange, on: channel)
-                if !keepGoing {
-                    inbox.close()
-                    channel.close(promise: nil)
-                    break
-                }
+                guard await self.serveRequest(head, fields, exchange, on: channel) else { break }
             }
+            inbox.close()
+            channel.close(promise: nil)
         } onCancel: {
             // The grace period is over: in-flight requests see their client leave.
             channel.close(promise: nil)

@@ -92,11 +92,15 @@ public final class Server: Service, Sendable {
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                try await serverChannel.executeThenClose { inbound in
-                    for try await accepted in inbound {
-                        guard let (channel, inbox) = accepted else { continue }
-                        group.addTask { await self.serveConnection(channel, inbox) }
+                do {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await accepted in inbound {
+                            guard let (channel, inbox) = accepted else { continue }
+                            group.addTask { await self.serveConnection(channel, inbox) }
+                        }
                     }
+                } catch is CancellationError {
+                    // Cancelled: the connections' tasks are cancelled with this one, and close their channels.
                 }
             }
         } onGracefulShutdown: {

@@ -19,7 +19,8 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         context.fireErrorCaught(parserError)
-        guard !self.responseInProgress else {
+        // A message cut short by the client leaving has nobody left to answer.
+        guard !self.responseInProgress, parserError != .invalidEOFState, context.channel.isActive else {
             context.close(promise: nil)
             return
         }
