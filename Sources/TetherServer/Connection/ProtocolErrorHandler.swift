@@ -1,7 +1,8 @@
 import NIOCore
 import NIOHTTP1
 
-/// Answers what NIO's parser refuses — 431 for an oversized head, 400 for anything else — and closes.
+/// Answers what NIO's parser refuses — 431 for an oversized head, 505 for a version other than 1.x, 400 for
+/// anything else — and closes.
 ///
 /// Takes the place of NIO's `HTTPServerProtocolErrorHandler`, which answers 400 to everything and leaves
 /// the connection open.
@@ -24,7 +25,12 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.close(promise: nil)
             return
         }
-        let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        let status: HTTPResponseStatus =
+            switch parserError {
+            case .headerOverflow: .requestHeaderFieldsTooLarge
+            case .invalidVersion: .httpVersionNotSupported
+            default: .badRequest
+            }
         var headers = HTTPHeaders()
         headers.add(name: "Connection", value: "close")
         headers.add(name: "Content-Length", value: "0")
