@@ -77,9 +77,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "TetherWebTests",
-            dependencies: ["TetherGateway", "TetherWeb", "TetherTesting"]
+            dependencies: ["TetherGateway", "TetherWeb", "TetherTesting", "TestSupport"]
         ),
         .testTarget(
             name: "TetherServerTests",
@@ -87,6 +91,7 @@ let package = Package(
                 "TetherGateway",
                 "TetherServer",
                 "TetherWeb",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

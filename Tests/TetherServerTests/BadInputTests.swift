@@ -2,6 +2,7 @@ import NIOCore
 import Synchronization
 import TetherGateway
 import TetherServer
+import TestSupport
 import Testing
 
 /// Malformed and smuggling-shaped requests get a clear status and a closed connection, and reach no application.

@@ -2,6 +2,7 @@ import NIOCore
 import TetherGateway
 import TetherServer
 import TetherWeb
+import TestSupport
 import Testing
 
 /// The server tells the application the moment its client leaves, at every moment of a request, for FIN and RST.
@@ -141,10 +142,10 @@ import Testing
         try await withServer(app, configure: { $0.bodyBufferBytes = 64 * 1024 }) { port, _ in
             let client = try await RawClient.connect(port: port)
             try await client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \(total)\r\n\r\n")
-            let sender = Task { try? await client.send(ByteBuffer(repeating: 0x61, count: 8 * 1024 * 1024)) }
+            async let sent: Void? = try? client.send(ByteBuffer(repeating: 0x61, count: 8 * 1024 * 1024))
             #expect(await firstChunk.wait())
             try await client.reset()
-            sender.cancel()
+            _ = await sent
             clientGone.open()
             #expect(await done.wait())
             #expect(outcome.value.endedWithDisconnect)

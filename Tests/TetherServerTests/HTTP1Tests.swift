@@ -4,6 +4,7 @@ import NIOPosix
 import TetherGateway
 import TetherServer
 import TetherWeb
+import TestSupport
 import Testing
 
 /// HTTP/1.1 as clients expect it: keep-alive, pipelining, chunked both ways, 100-continue, HEAD.

@@ -6,6 +6,7 @@ import Synchronization
 import TetherGateway
 import TetherServer
 import TetherWeb
+import TestSupport
 import Testing
 
 /// Timeouts, limits, lifespan and graceful shutdown.

@@ -5,6 +5,7 @@ import NIOPosix
 import Synchronization
 import TetherGateway
 import TetherServer
+import TestSupport
 import Testing
 
 /// Runs a server for `application` on an ephemeral port of 127.0.0.1 while `body` runs, then stops it.
@@ -102,27 +103,51 @@ final class RawClient: Sendable {
 /// What a raw client has received, and whether the server closed.
 final class ReceivedBytes: Sendable {
     private let state = Mutex<(bytes: [UInt8], closed: Bool)>(([], false))
+    private let changes: AsyncStream<Void>
+    private let changed: AsyncStream<Void>.Continuation
+
+    init() {
+        (self.changes, self.changed) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
 
     var text: String { self.state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
 
     func append(_ buffer: ByteBuffer) {
         self.state.withLock { $0.bytes += buffer.readableBytesView }
+        self.changed.yield()
     }
 
     func markClosed() {
         self.state.withLock { $0.closed = true }
+        self.changed.yield()
     }
 
-    func wait(timeout: Duration, until done: (String, Bool) -> Bool) async throws -> String {
-        let deadline = ContinuousClock.now + timeout
-        while true {
+    /// Waits, woken by each change, until `done` holds; one waiter at a time.
+    func wait(timeout: Duration, until done: @escaping @Sendable (String, Bool) -> Bool) async throws -> String {
+        let check = { @Sendable () -> String? in
             let (text, closed) = self.state.withLock { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
-            if done(text, closed) { return text }
-            guard ContinuousClock.now < deadline else {
-                throw TimedOut(description: "waited \(timeout); received so far: \(text.debugDescription), closed: \(closed)")
-            }
-            try await Task.sleep(for: .milliseconds(5))
+            return done(text, closed) ? text : nil
         }
+        if let text = check() { return text }
+        let found = await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                for await _ in self.changes {
+                    if let text = check() { return text }
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return await group.next()!
+        }
+        guard let found = found ?? check() else {
+            let (text, closed) = self.state.withLock { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
+            throw TimedOut(description: "waited \(timeout); received so far: \(text.debugDescription), closed: \(closed)")
+        }
+        return found
     }
 }
 
@@ -151,53 +176,5 @@ private final class RecordingHandler: ChannelInboundHandler, Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.received.markClosed()
-    }
-}
-
-/// A one-shot event: one side opens it, the other waits for it with a generous timeout.
-final class Latch: Sendable {
-    private let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-
-    init() {
-        (self.stream, self.continuation) = AsyncStream<Void>.makeStream()
-    }
-
-    func open() {
-        self.continuation.yield()
-        self.continuation.finish()
-    }
-
-    func wait(timeout: Duration = .seconds(10)) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await _ in self.stream { return true }
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            defer { group.cancelAll() }
-            return await group.next()!
-        }
-    }
-}
-
-/// A value shared between an application and a test.
-final class Box<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-
-    init(_ value: Value) {
-        self.storage = Mutex(value)
-    }
-
-    var value: Value {
-        get { self.storage.withLock { $0 } }
-        set { self.storage.withLock { $0 = newValue } }
-    }
-
-    func mutate(_ body: (inout Value) -> Void) {
-        self.storage.withLock { body(&$0) }
     }
 }

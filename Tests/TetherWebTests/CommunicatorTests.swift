@@ -1,6 +1,7 @@
 import NIOCore
 import TetherGateway
 import TetherTesting
+import TestSupport
 import Testing
 
 /// The communicator keeps the event contract as a server would.

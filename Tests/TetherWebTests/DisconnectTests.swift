@@ -3,6 +3,7 @@ import NIOCore
 import TetherGateway
 import TetherTesting
 import TetherWeb
+import TestSupport
 import Testing
 
 /// A request's work ends with its client, on every path, and is cleaned up exactly once.
@@ -171,15 +172,5 @@ import Testing
         default: #expect(closed.value == 0)
         }
         #expect(directory.contents == [])
-    }
-}
-
-extension Result where Failure == any Error {
-    init(catching body: () async throws -> Success) async {
-        do {
-            self = .success(try await body())
-        } catch {
-            self = .failure(error)
-        }
     }
 }

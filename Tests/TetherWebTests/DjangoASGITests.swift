@@ -4,6 +4,7 @@ import NIOCore
 import TetherGateway
 import TetherTesting
 import TetherWeb
+import TestSupport
 import Testing
 
 /// The behaviours of Django's ASGI handler tests (tests/asgi/tests.py), ported to Tether, and the four tests of

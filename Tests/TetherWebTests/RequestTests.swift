@@ -4,6 +4,7 @@ import NIOCore
 import TetherGateway
 import TetherTesting
 import TetherWeb
+import TestSupport
 import Testing
 
 /// What a handler can read of a request.

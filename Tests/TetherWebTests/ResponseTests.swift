@@ -6,6 +6,7 @@ import Synchronization
 import TetherGateway
 import TetherTesting
 import TetherWeb
+import TestSupport
 import Testing
 
 /// Bytes, streams and files, as events.

@@ -1,6 +1,7 @@
 import NIOCore
 import TetherTesting
 import TetherWeb
+import TestSupport
 import Testing
 
 /// Patterns, typed parameters, 404 and 405.

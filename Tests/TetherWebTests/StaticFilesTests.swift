@@ -4,6 +4,7 @@ import NIOCore
 import TetherGateway
 import TetherTesting
 import TetherWeb
+import TestSupport
 import Testing
 
 /// A directory served under a prefix, and nothing outside it.

@@ -6,56 +6,8 @@ import SystemPackage
 import TetherGateway
 import TetherTesting
 import TetherWeb
+import TestSupport
 import Testing
-
-/// A one-shot event for tests: one side opens it, the other waits for it with a generous timeout.
-final class Latch: Sendable {
-    private let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-
-    init() {
-        (self.stream, self.continuation) = AsyncStream<Void>.makeStream()
-    }
-
-    func open() {
-        self.continuation.yield()
-        self.continuation.finish()
-    }
-
-    /// Whether the latch opened within `timeout`.
-    func wait(timeout: Duration = .seconds(10)) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await _ in self.stream { return true }
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            defer { group.cancelAll() }
-            return await group.next()!
-        }
-    }
-}
-
-/// A value shared between a handler and a test.
-final class Box<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-
-    init(_ value: Value) {
-        self.storage = Mutex(value)
-    }
-
-    var value: Value {
-        get { self.storage.withLock { $0 } }
-        set { self.storage.withLock { $0 = newValue } }
-    }
-
-    func mutate(_ body: (inout Value) -> Void) {
-        self.storage.withLock { body(&$0) }
-    }
-}
 
 /// A fresh temporary directory for one test, removed when the test is done with it.
 struct TemporaryDirectory: ~Copyable {

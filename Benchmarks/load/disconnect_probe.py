@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Measures how fast a server cancels the work of a client that leaves, from outside, over plain HTTP.
+
+Speaks to any server that serves the conformance routes of shared/CONTRACT.md on 127.0.0.1:
+  latency  N sequential POST /slow/ requests with a body, each closed after 20 ms; the time from the
+           client's close (CLOCK_MONOTONIC) to the handler's cancellation (/stats/ last_cancel_ns).
+  wave     N concurrent clients on /slow/, all closed at once; the time from the first close until the
+           last handler is cancelled.
+Requests go to 127.0.0.1 only; every loop is bounded in count and time.
+"""
+import argparse
+import json
+import socket
+import statistics
+import sys
+import time
+
+
+def stats(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /stats/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+def wait_for(port, predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = stats(port)
+        if predicate(current):
+            return current
+        time.sleep(0.002)
+    raise TimeoutError(f"server state did not change within {timeout} s")
+
+
+def latency(port, count):
+    body = b"x" * 1024
+    samples = []
+    for _ in range(count):
+        before = stats(port)
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"POST /slow/?ms=10000 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        wait_for(port, lambda st: st["started"] > before["started"])
+        time.sleep(0.02)
+        closed = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        s.close()
+        after = wait_for(port, lambda st: st["cancelled"] > before["cancelled"])
+        samples.append((after["last_cancel_ns"] - closed) / 1e6)
+    samples.sort()
+    p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
+    print(f"close->cancel over {count} requests: p50 {p(0.5):.3f} ms, p99 {p(0.99):.3f} ms, max {samples[-1]:.3f} ms, mean {statistics.mean(samples):.3f} ms")
+
+
+def wave(port, count):
+    before = stats(port)
+    sockets = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /slow/?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        sockets.append(s)
+    wait_for(port, lambda st: st["started"] >= before["started"] + count, timeout=30)
+    first_close = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    for s in sockets:
+        s.close()
+    after = wait_for(port, lambda st: st["cancelled"] >= before["cancelled"] + count, timeout=30)
+    cancelled = after["cancelled"] - before["cancelled"]
+    print(f"wave of {count}: {cancelled} cancelled, the last {(after['last_cancel_ns'] - first_close) / 1e6:.2f} ms after the first close")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["latency", "wave"])
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--count", type=int, default=200)
+    args = parser.parse_args()
+    {"latency": latency, "wave": wave}[args.mode](args.port, args.count)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
