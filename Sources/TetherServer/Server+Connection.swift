@@ -61,12 +61,12 @@ extension Server {
         let duration = ContinuousClock.now - started
         self.metrics.requestEnded(duration: duration, clientLeft: clientLeft)
         if self.configuration.accessLog {
+            let outcome = clientLeft ? "client left" : String(status?.code ?? 0)
             self.logger.info(
-                "\(head.method.rawValue) \(scope.rawPath) \(clientLeft ? "client left" : String(status?.code ?? 0))",
+                "\(channel.remoteAddress.map { "\($0)" } ?? "-") \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(outcome)",
                 metadata: [
                     "method": "\(head.method.rawValue)", "path": "\(scope.path)", "status": "\(status?.code ?? 0)",
-                    "bytes": "\(bytes)", "duration_ms": "\(Double(duration.components.attoseconds / 1_000_000_000_000) / 1000 + Double(duration.components.seconds) * 1000)",
-                    "client_left": "\(clientLeft)",
+                    "bytes": "\(bytes)", "duration_ms": "\(duration / .milliseconds(1))", "client_left": "\(clientLeft)",
                 ])
         }
         return exchange.responseComplete && !exchange.clientHasGone && exchange.keepAlive && exchange.bodyComplete
