@@ -13,6 +13,8 @@ extension Server {
         public var maxConnections = 10_000
         /// Bytes of a request head (target and fields) before it is refused with 431. Default 16 KiB.
         public var maxHeadBytes = 16 * 1024
+        /// Bytes of a request target before it is refused with 414. Default 8 KiB.
+        public var maxTargetBytes = 8 * 1024
         /// Bytes of a request body before it is refused with 413; `nil` leaves the limit to the application. Default `nil`.
         public var maxBodySize: Int64? = nil
         /// Request body bytes buffered ahead of the application before the socket stops being read. Default 256 KiB.

@@ -121,11 +121,11 @@ public final class Server: Service, Sendable {
         }
         self.metrics.connectionOpened()
         let inbox = ConnectionInbox()
-        let headTimeout = HeadTimeoutHandler(
+        let headProgress = HeadProgressHandler(
             headerTimeout: self.configuration.headerTimeout.timeAmount,
             keepAliveTimeout: self.configuration.keepAliveTimeout.timeAmount)
         let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(headTimeout)
+        try pipeline.addHandler(headProgress)
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderFieldSize = self.configuration.maxHeadBytes
         limits.maxHeaderListSize = self.configuration.maxHeadBytes
@@ -134,8 +134,8 @@ public final class Server: Service, Sendable {
             withErrorHandling: false,
             withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
             withDecoderLimitConfiguration: limits)
-        try pipeline.addHandler(ProtocolErrorHandler())
-        try pipeline.addHandler(ConnectionHandler(inbox: inbox, configuration: self.configuration, headTimeout: headTimeout))
+        try pipeline.addHandler(ProtocolErrorHandler(headProgress: headProgress, maxTargetBytes: self.configuration.maxTargetBytes))
+        try pipeline.addHandler(ConnectionHandler(inbox: inbox, configuration: self.configuration, headProgress: headProgress))
         return (channel, inbox)
     }
 }

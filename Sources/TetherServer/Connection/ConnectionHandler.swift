@@ -12,22 +12,22 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let inbox: ConnectionInbox
     private let configuration: Server.Configuration
-    private let headTimeout: HeadTimeoutHandler
+    private let headProgress: HeadProgressHandler
     private var current: Exchange?
     private var bodyBytes: Int64 = 0
     private var halfClosed = false
 
-    init(inbox: ConnectionInbox, configuration: Server.Configuration, headTimeout: HeadTimeoutHandler) {
+    init(inbox: ConnectionInbox, configuration: Server.Configuration, headProgress: HeadProgressHandler) {
         self.inbox = inbox
         self.configuration = configuration
-        self.headTimeout = headTimeout
+        self.headProgress = headProgress
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch self.unwrapInboundIn(data) {
         case .head(let head):
-            self.headTimeout.headReceived()
-            switch HeadValidator.validate(head, maxBodySize: self.configuration.maxBodySize) {
+            self.headProgress.headReceived()
+            switch HeadValidator.validate(head, limits: self.configuration) {
             case .failure(let rejection):
                 self.reject(rejection, version: head.version, context: context)
             case .success(let fields):
@@ -69,7 +69,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = self.unwrapOutboundIn(data) {
             self.current = nil
-            self.headTimeout.responseEnded()
+            self.headProgress.responseEnded()
         }
         context.write(data, promise: promise)
     }

@@ -11,12 +11,15 @@ enum HeadValidator {
     }
 
     /// The head's fields as swift-http-types fields, or the rule it breaks.
-    static func validate(_ head: HTTPRequestHead, maxBodySize: Int64?) -> Result<HTTPFields, Rejection> {
+    static func validate(_ head: HTTPRequestHead, limits: Server.Configuration) -> Result<HTTPFields, Rejection> {
         guard head.version.major == 1, head.version.minor <= 1 else {
             return .failure(Rejection(status: .httpVersionNotSupported, message: "HTTP/\(head.version.major).\(head.version.minor) is not supported; send HTTP/1.1."))
         }
         guard isToken(head.method.rawValue.utf8) else {
             return .failure(Rejection(status: .badRequest, message: "The method is not a token."))
+        }
+        guard head.uri.utf8.count <= limits.maxTargetBytes else {
+            return .failure(Rejection(status: .uriTooLong, message: "The request target exceeds \(limits.maxTargetBytes) bytes (limit: maxTargetBytes)."))
         }
         guard isValidTarget(head.uri, method: head.method) else {
             return .failure(Rejection(status: .badRequest, message: "The request target is malformed."))
@@ -54,7 +57,7 @@ enum HeadValidator {
             else {
                 return .failure(Rejection(status: .badRequest, message: "Content-Length must be one run of digits."))
             }
-            if let maxBodySize, length > maxBodySize {
+            if let maxBodySize = limits.maxBodySize, length > maxBodySize {
                 return .failure(Rejection(status: .contentTooLarge, message: "The request body exceeds \(maxBodySize) bytes (limit: maxBodySize)."))
             }
         }

@@ -1,8 +1,8 @@
 import NIOCore
 import NIOHTTP1
 
-/// Answers what NIO's parser refuses — 431 for an oversized head, 505 for a version other than 1.x, 400 for
-/// anything else — and closes.
+/// Answers what NIO's parser refuses — 414 for an oversized request line, 431 for an oversized head, 505 for a
+/// version other than 1.x, 400 for anything else — and closes.
 ///
 /// Takes the place of NIO's `HTTPServerProtocolErrorHandler`, which answers 400 to everything and leaves
 /// the connection open.
@@ -13,6 +13,13 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundOut = HTTPServerResponsePart
 
     private var responseInProgress = false
+    private let headProgress: HeadProgressHandler
+    private let maxTargetBytes: Int
+
+    init(headProgress: HeadProgressHandler, maxTargetBytes: Int) {
+        self.headProgress = headProgress
+        self.maxTargetBytes = maxTargetBytes
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parserError = error as? HTTPParserError else {
@@ -25,12 +32,14 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.close(promise: nil)
             return
         }
-        let status: HTTPResponseStatus =
-            switch parserError {
-            case .headerOverflow: .requestHeaderFieldsTooLarge
-            case .invalidVersion: .httpVersionNotSupported
-            default: .badRequest
-            }
+        let status: HTTPResponseStatus
+        if let version = self.headProgress.requestLineVersion, version.major != 1 {
+            status = .httpVersionNotSupported
+        } else if parserError == .headerOverflow {
+            status = self.headProgress.requestLineBytes > self.maxTargetBytes ? .uriTooLong : .requestHeaderFieldsTooLarge
+        } else {
+            status = .badRequest
+        }
         var headers = HTTPHeaders()
         headers.add(name: "Connection", value: "close")
         headers.add(name: "Content-Length", value: "0")

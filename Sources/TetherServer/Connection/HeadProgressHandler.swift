@@ -1,11 +1,12 @@
 import NIOCore
 
-/// Closes a connection whose next request head does not arrive in time.
+/// Follows each request head through its raw bytes: closes a connection whose head does not arrive in time, and
+/// remembers the request line's length and version, so that a refused head gets the right status (414, 505).
 ///
 /// Sits before the HTTP decoder, where it sees raw bytes: an idle connection gets `keepAliveTimeout` to send
 /// a first byte, and a head that has begun gets `headerTimeout` to finish. A slow client that trickles a head
 /// cannot keep its connection by sending a byte now and then.
-final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class HeadProgressHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
@@ -18,6 +19,12 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let headerTimeout: TimeAmount
     private let keepAliveTimeout: TimeAmount
     private var phase = Phase.idle
+    /// Bytes of the current head's request line so far.
+    private(set) var requestLineBytes = 0
+    /// Whether the current head's request line has ended (a line feed has arrived since the head began).
+    private var requestLineEnded = false
+    /// The last bytes of the request line, where its version stands.
+    private var requestLineTail: [UInt8] = []
     private var deadline: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -40,6 +47,9 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
         if self.phase == .idle {
             self.phase = .readingHead
             self.schedule(self.headerTimeout)
+        }
+        if self.phase == .readingHead, !self.requestLineEnded {
+            self.follow(self.unwrapInboundIn(data).readableBytesView)
         }
         context.fireChannelRead(data)
     }
@@ -65,8 +75,35 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.waitForHead(self.keepAliveTimeout)
     }
 
+    /// The major and minor version the request line ends with, such as `HTTP/2.0`, if it ended with one.
+    var requestLineVersion: (major: Int, minor: Int)? {
+        guard self.requestLineEnded else { return nil }
+        var tail = self.requestLineTail[...]
+        if tail.last == UInt8(ascii: "\r") { tail = tail.dropLast() }
+        guard tail.count >= 8 else { return nil }
+        let version = Array(tail.suffix(8))
+        guard version.starts(with: "HTTP/".utf8), version[6] == UInt8(ascii: "."),
+            let major = Self.digit(version[5]), let minor = Self.digit(version[7])
+        else { return nil }
+        return (major, minor)
+    }
+
+    private static func digit(_ byte: UInt8) -> Int? {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) ? Int(byte - UInt8(ascii: "0")) : nil
+    }
+
+    private func follow(_ bytes: ByteBufferView) {
+        let line = bytes.firstIndex(of: UInt8(ascii: "\n")).map { bytes[..<$0] } ?? bytes[...]
+        self.requestLineEnded = line.endIndex != bytes.endIndex
+        self.requestLineBytes += line.count
+        self.requestLineTail = Array((self.requestLineTail + line.suffix(9)).suffix(9))
+    }
+
     private func waitForHead(_ timeout: TimeAmount) {
         self.phase = .idle
+        self.requestLineEnded = false
+        self.requestLineBytes = 0
+        self.requestLineTail = []
         self.schedule(timeout)
     }
 
