@@ -48,10 +48,12 @@ final class RawClient: Sendable {
         self.received = received
     }
 
-    static func connect(port: Int) async throws -> RawClient {
+    /// Connects to 127.0.0.1:`port`; a client that is not `reading` never reads the socket.
+    static func connect(port: Int, reading: Bool = true) async throws -> RawClient {
         let received = ReceivedBytes()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.autoRead, value: reading)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(RecordingHandler(received: received))
