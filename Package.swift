@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "TetherTesting", targets: ["TetherTesting"]),
         .library(name: "TetherServer", targets: ["TetherServer"]),
         .executable(name: "tether-demo", targets: ["tether-demo"]),
+        .executable(name: "tether-soak", targets: ["tether-soak"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -78,6 +79,23 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TetherSoak",
+            dependencies: [
+                "TetherServer",
+                "TetherWeb",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tether-soak",
+            dependencies: [
+                "TetherSoak",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
             name: "TestSupport",
             path: "Tests/TestSupport"
         ),
@@ -91,6 +109,7 @@ let package = Package(
                 "TetherGateway",
                 "TetherServer",
                 "TetherWeb",
+                "TetherSoak",
                 "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -23,6 +23,30 @@ final class Exchange: Sendable {
         var continueNeeded: Bool
         var bytesSent: Int64 = 0
         var status: HTTPResponse.Status?
+
+        /// The event `receive()` returns now, and whether reads resume, or `nil` when it must wait.
+        mutating func nextEvent(bufferLimit: Int) -> (InboundEvent, resumeReads: Bool)? {
+            if self.clientGone || self.response.isComplete { return (.disconnect, false) }
+            if self.bodyHead < self.body.count {
+                let chunk = self.body[self.bodyHead]
+                self.bodyHead += 1
+                self.bufferedBytes -= chunk.readableBytes
+                if self.bodyHead == self.body.count {
+                    self.body.removeAll(keepingCapacity: true)
+                    self.bodyHead = 0
+                }
+                let last = self.bodyEnded && self.body.isEmpty
+                if last { self.endDelivered = true }
+                let resume = self.readsPaused && self.bufferedBytes < bufferLimit / 2
+                if resume { self.readsPaused = false }
+                return (.body(chunk, more: !last), resume)
+            }
+            if self.bodyEnded, !self.endDelivered {
+                self.endDelivered = true
+                return (.body(ByteBuffer(), more: false), false)
+            }
+            return nil
+        }
     }
 
     let state: Mutex<State>
@@ -100,67 +124,42 @@ final class Exchange: Sendable {
 
     /// The application's `receive`.
     @Sendable func receive() async throws -> InboundEvent {
-        enum Step {
-            case event(InboundEvent, resumeReads: Bool, sendContinue: Bool)
-            case wait(sendContinue: Bool)
-        }
-        let step = try self.state.withLock { state throws -> Step in
-            if state.clientGone || state.response.isComplete { return .event(.disconnect, resumeReads: false, sendContinue: false) }
-            let sendContinue = state.continueNeeded && !state.response.hasStarted
+        let limit = self.limits.bodyBufferBytes
+        let (ready, sendContinue) = try self.state.withLock { state throws -> ((InboundEvent, Bool)?, Bool) in
+            // 100 Continue goes out the first time the application asks for the body, unless it already answered.
+            let sendContinue = state.continueNeeded && !state.response.hasStarted && !state.clientGone
             state.continueNeeded = false
-            if state.bodyHead < state.body.count {
-                let chunk = state.body[state.bodyHead]
-                state.bodyHead += 1
-                state.bufferedBytes -= chunk.readableBytes
-                if state.bodyHead == state.body.count {
-                    state.body.removeAll(keepingCapacity: true)
-                    state.bodyHead = 0
-                }
-                let last = state.bodyEnded && state.body.isEmpty
-                if last { state.endDelivered = true }
-                var resume = false
-                if state.readsPaused, state.bufferedBytes < self.limits.bodyBufferBytes / 2 {
-                    state.readsPaused = false
-                    resume = true
-                }
-                return .event(.body(chunk, more: !last), resumeReads: resume, sendContinue: sendContinue)
-            }
-            if state.bodyEnded, !state.endDelivered {
-                state.endDelivered = true
-                return .event(.body(ByteBuffer(), more: false), resumeReads: false, sendContinue: false)
-            }
+            if let next = state.nextEvent(bufferLimit: limit) { return (next, sendContinue) }
             guard state.waiter == nil else {
                 throw ProtocolError("receive() called while another receive() is waiting; receive one event at a time")
             }
-            return .wait(sendContinue: sendContinue)
+            return (nil, sendContinue)
         }
-        switch step {
-        case .event(let event, let resumeReads, let sendContinue):
-            if sendContinue { self.writeContinue() }
+        if sendContinue { self.writeContinue() }
+        if let (event, resumeReads) = ready {
             if resumeReads { self.channel.read() }
             return event
-        case .wait(let sendContinue):
-            if sendContinue { self.writeContinue() }
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
-                    let immediate = self.state.withLock { state -> Result<InboundEvent, any Error>? in
-                        if state.clientGone || state.response.isComplete { return .success(.disconnect) }
-                        if Task.isCancelled { return .failure(CancellationError()) }
-                        if state.bodyEnded, !state.endDelivered, state.body.isEmpty {
-                            state.endDelivered = true
-                            return .success(.body(ByteBuffer(), more: false))
-                        }
-                        state.waiter = continuation
-                        return nil
-                    }
-                    if let immediate { continuation.resume(with: immediate) }
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                // Check again under the lock that registers the waiter: the event loop may have queued
+                // a chunk since, and a waiter must only ever stand in front of an empty queue.
+                let immediate = self.state.withLock { state -> (Result<InboundEvent, any Error>, Bool)? in
+                    if let (event, resumeReads) = state.nextEvent(bufferLimit: limit) { return (.success(event), resumeReads) }
+                    if Task.isCancelled { return (.failure(CancellationError()), false) }
+                    state.waiter = continuation
+                    return nil
                 }
-            } onCancel: {
-                self.state.withLock { state in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }?.resume(throwing: CancellationError())
+                if let (result, resumeReads) = immediate {
+                    if resumeReads { self.channel.read() }
+                    continuation.resume(with: result)
+                }
             }
+        } onCancel: {
+            self.state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }?.resume(throwing: CancellationError())
         }
     }
 

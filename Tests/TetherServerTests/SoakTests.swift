@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+
+/// The soak, run in its own process so that its descriptor and memory counts are its own.
+@Suite struct SoakTests {
+    @Test(.timeLimit(.minutes(3)))
+    func aShortSoakLeaksNothing() async throws {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let soak = directory.appendingPathComponent("tether-soak")
+        try #require(FileManager.default.isExecutableFile(atPath: soak.path), "build tether-soak first: \(soak.path)")
+        let process = Process()
+        process.executableURL = soak
+        process.arguments = ["--seconds", "15", "--concurrency", "64"]
+        let output = Pipe()
+        process.standardOutput = output
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        // One line of figures: it fits in the pipe's buffer, so reading after the exit cannot block.
+        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status == 0, "\(report)")
+        #expect(report.hasSuffix("; OK\n"), "\(report)")
+        #expect(report.contains("left by FIN"))
+    }
+}
