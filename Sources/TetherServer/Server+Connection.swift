@@ -44,7 +44,10 @@ extension Server {
             failure = error
         }
 
-        if !exchange.responseStarted, !exchange.clientHasGone {
+        if Task.isCancelled {
+            // The grace period is over: the connection is closing, and there is nobody to answer.
+            exchange.clientLeft()
+        } else if !exchange.responseStarted, !exchange.clientHasGone {
             if let failure {
                 self.logger.error("Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
             } else {

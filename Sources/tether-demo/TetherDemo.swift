@@ -22,6 +22,9 @@ struct TetherDemo: AsyncParsableCommand {
     @Option(help: "Where request bodies past the spool threshold are written (default: $TMPDIR or /tmp).")
     var temporaryDirectory: String?
 
+    @Option(help: "Seconds requests in flight get to finish after SIGTERM or SIGINT; then they are cancelled.")
+    var gracePeriod = 30.0
+
     func run() async throws {
         let level = self.logLevel
         LoggingSystem.bootstrap { label in
@@ -34,9 +37,10 @@ struct TetherDemo: AsyncParsableCommand {
             application: DemoApp.make(temporaryDirectory: self.temporaryDirectory),
             configuration: .init(host: self.host, port: self.port),
             logger: Logger(label: "tether.server"))
-        let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        var configuration = ServiceGroupConfiguration(
+            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(self.gracePeriod * 1000))
+        try await ServiceGroup(configuration: configuration).run()
     }
 }
 
