@@ -120,6 +120,15 @@ public final class Server: Service, Sendable {
             return nil
         }
         self.metrics.connectionOpened()
+        let inbox = try self.installHTTPPipeline(on: channel)
+        return (channel, inbox)
+    }
+
+    /// Installs the connection's HTTP/1.1 handlers on `channel`; its requests arrive in the returned inbox.
+    ///
+    /// For fuzzing the request pipeline in-process (on an `EmbeddedChannel`); servers call it for every connection.
+    @_spi(Fuzzing)
+    public func installHTTPPipeline(on channel: any Channel) throws -> ConnectionInbox {
         let inbox = ConnectionInbox()
         let headProgress = HeadProgressHandler(
             headerTimeout: self.configuration.headerTimeout.timeAmount,
@@ -134,9 +143,10 @@ public final class Server: Service, Sendable {
             withErrorHandling: false,
             withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
             withDecoderLimitConfiguration: limits)
-        try pipeline.addHandler(ProtocolErrorHandler(headProgress: headProgress, maxTargetBytes: self.configuration.maxTargetBytes))
+        try pipeline.addHandler(
+            ProtocolErrorHandler(headProgress: headProgress, maxTargetBytes: self.configuration.maxTargetBytes))
         try pipeline.addHandler(ConnectionHandler(inbox: inbox, configuration: self.configuration, headProgress: headProgress))
-        return (channel, inbox)
+        return inbox
     }
 }
 

@@ -3,7 +3,8 @@ import NIOHTTP1
 import Synchronization
 
 /// Hands the requests a connection's event loop parses to the task that serves them, one at a time.
-final class ConnectionInbox: Sendable {
+@_spi(Fuzzing)
+public final class ConnectionInbox: Sendable {
     typealias Delivery = (head: HTTPRequestHead, fields: HTTPFields, exchange: Exchange)
 
     private struct State {
