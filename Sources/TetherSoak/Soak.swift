@@ -172,7 +172,7 @@ final class Driver: Sendable {
 
     /// One request that ends at `moment`; those that leave, leave by RST when `reset`, else by FIN.
     func request(_ moment: Soak.Moment, reset: Bool, random: inout SplitMix64) async {
-        guard let connection = try? await SoakConnection.connect(port: self.port, group: self.group) else {
+        guard let connection = try? await RawClient.connect(port: self.port, group: self.group) else {
             self.tally.withLock { $0.failedCompletions += 1 }
             return
         }
@@ -185,17 +185,17 @@ final class Driver: Sendable {
             case 0:
                 kind = "hello"
                 try? await connection.send(.init(string: "GET /hello/ HTTP/1.1\r\nHost: soak\r\n\r\n"))
-                completed = await connection.waitFor("Hello", timeout: .seconds(30))
+                completed = (try? await connection.waitFor("Hello", timeout: .seconds(30))) != nil
             case 1:
                 let size = Bool.random(using: &random) ? 1000 : 300_000
                 kind = "upload \(size)"
                 try? await connection.send(.init(string: "POST /upload/ HTTP/1.1\r\nHost: soak\r\nContent-Length: \(size)\r\n\r\n"))
                 try? await connection.send(ByteBuffer(repeating: 0x73, count: size))
-                completed = await connection.waitFor("{\"bytes\": \(size)}", timeout: .seconds(30))
+                completed = (try? await connection.waitFor("{\"bytes\": \(size)}", timeout: .seconds(30))) != nil
             default:
                 kind = "stream"
                 try? await connection.send(.init(string: "GET /stream/?chunks=3&ms=1 HTTP/1.1\r\nHost: soak\r\n\r\n"))
-                completed = await connection.waitFor("chunk 2\n", timeout: .seconds(30))
+                completed = (try? await connection.waitFor("chunk 2\n", timeout: .seconds(30))) != nil
             }
         case .head:
             try? await connection.send(.init(string: "GET /hello/ HTTP/1.1\r\nHo"))
@@ -215,16 +215,20 @@ final class Driver: Sendable {
             try? await Task.sleep(for: pause)
         case .stream:
             try? await connection.send(.init(string: "GET /stream/?chunks=100000&ms=2 HTTP/1.1\r\nHost: soak\r\n\r\n"))
-            _ = await connection.waitFor("chunk 1\n", timeout: .seconds(30))
+            _ = try? await connection.waitFor("chunk 1\n", timeout: .seconds(30))
         }
-        await connection.leave(reset: moment != .complete && reset)
+        if moment != .complete && reset {
+            try? await connection.reset()
+        } else {
+            try? await connection.close()
+        }
         self.tally.withLock { tally in
             tally.requests += 1
             tally.byMoment[moment, default: 0] += 1
             if moment == .complete {
                 if !completed {
                     tally.failedCompletions += 1
-                    if tally.failures.count < 5 { tally.failures.append("\(kind): \(connection.receivedText.prefix(300).debugDescription)") }
+                    if tally.failures.count < 5 { tally.failures.append("\(kind): \(connection.text.prefix(300).debugDescription)") }
                 }
             } else if reset {
                 tally.leftByRST += 1
@@ -246,10 +250,10 @@ final class Driver: Sendable {
 
     /// Whether the server still answers a plain request.
     func answers() async -> Bool {
-        guard let connection = try? await SoakConnection.connect(port: self.port, group: self.group) else { return false }
+        guard let connection = try? await RawClient.connect(port: self.port, group: self.group) else { return false }
         try? await connection.send(.init(string: "GET /hello/ HTTP/1.1\r\nHost: soak\r\n\r\n"))
-        let answered = await connection.waitFor("Hello", timeout: .seconds(10))
-        await connection.leave(reset: false)
+        let answered = (try? await connection.waitFor("Hello", timeout: .seconds(10))) != nil
+        try? await connection.close()
         return answered
     }
 }

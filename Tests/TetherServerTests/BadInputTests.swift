@@ -5,6 +5,7 @@ import TetherGateway
 import TetherServer
 import TetherWeb
 import TestSupport
+import TetherSoak
 import Testing
 
 /// A corpus of malformed and smuggling-shaped requests (RFC 9112): each gets its status and a closed connection,

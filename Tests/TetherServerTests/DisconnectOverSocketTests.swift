@@ -3,6 +3,7 @@ import TetherGateway
 import TetherServer
 import TetherWeb
 import TestSupport
+import TetherSoak
 import Testing
 
 /// The server tells the application the moment its client leaves, at every moment of a request, for FIN and RST.

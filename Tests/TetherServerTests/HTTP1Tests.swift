@@ -5,6 +5,7 @@ import TetherGateway
 import TetherServer
 import TetherWeb
 import TestSupport
+import TetherSoak
 import Testing
 
 /// HTTP/1.1 as clients expect it: keep-alive, pipelining, chunked both ways, 100-continue, HEAD.

@@ -7,6 +7,7 @@ import TetherGateway
 import TetherServer
 import TetherWeb
 import TestSupport
+import TetherSoak
 import Testing
 
 /// Timeouts, limits, lifespan and graceful shutdown.

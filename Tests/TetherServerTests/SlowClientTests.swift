@@ -3,6 +3,7 @@ import Synchronization
 import TestSupport
 import TetherGateway
 import TetherServer
+import TetherSoak
 import Testing
 
 /// Clients that are slow or greedy cost the server a bounded amount, and never its other clients.
