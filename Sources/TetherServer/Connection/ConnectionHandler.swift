@@ -54,7 +54,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 return
             }
-            _ = exchange.bodyArrived(chunk)
+            exchange.bodyArrived(chunk)
         case .end:
             self.current?.bodyEnded()
         }

@@ -66,21 +66,20 @@ final class Exchange: Sendable {
 
     // MARK: Event loop side
 
-    /// Queues a body chunk; returns whether reads should pause until the application catches up.
-    func bodyArrived(_ chunk: ByteBuffer) -> Bool {
-        let (waiter, event, pause) = self.state.withLock { state -> (CheckedContinuation<InboundEvent, any Error>?, InboundEvent?, Bool) in
-            guard !state.clientGone else { return (nil, nil, false) }
+    /// Queues a body chunk, or hands it straight to a waiting `receive()`; past the buffer limit, reads pause.
+    func bodyArrived(_ chunk: ByteBuffer) {
+        let waiter = self.state.withLock { state -> CheckedContinuation<InboundEvent, any Error>? in
+            guard !state.clientGone else { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
-                return (waiter, .body(chunk, more: true), false)
+                return waiter
             }
             state.body.append(chunk)
             state.bufferedBytes += chunk.readableBytes
             if state.bufferedBytes >= self.limits.bodyBufferBytes { state.readsPaused = true }
-            return (nil, nil, state.readsPaused)
+            return nil
         }
-        if let waiter, let event { waiter.resume(returning: event) }
-        return pause
+        waiter?.resume(returning: .body(chunk, more: true))
     }
 
     /// Whether reads must wait for the application.
@@ -101,20 +100,16 @@ final class Exchange: Sendable {
     }
 
     /// The client has gone: every `receive()` returns `disconnect` from now on, and `send` throws.
-    /// Returns whether the response was still incomplete, that is whether the client left mid-request.
-    @discardableResult
-    func clientLeft() -> Bool {
-        let (waiter, incomplete) = self.state.withLock { state -> (CheckedContinuation<InboundEvent, any Error>?, Bool) in
-            let incomplete = !state.clientGone && !state.response.isComplete
+    func clientLeft() {
+        let waiter = self.state.withLock { state -> CheckedContinuation<InboundEvent, any Error>? in
             state.clientGone = true
             state.body.removeAll()
             state.bodyHead = 0
             state.bufferedBytes = 0
             defer { state.waiter = nil }
-            return (state.waiter, incomplete)
+            return state.waiter
         }
         waiter?.resume(returning: .disconnect)
-        return incomplete
     }
 
     /// Whether the whole request body has arrived.
