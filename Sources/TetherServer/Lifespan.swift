@@ -1,5 +1,5 @@
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 import TetherGateway
 
 /// Drives an application's lifespan scope: `startup` before the first connection, `shutdown` after the drain.
@@ -13,7 +13,7 @@ final class Lifespan: Sendable {
         var shutdownWaiter: CheckedContinuation<Void, Never>?
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     private let logger: Logger
 
     init(logger: Logger) {
@@ -29,13 +29,13 @@ final class Lifespan: Sendable {
             failure = error
         }
         let reason = failure.map { "\($0)" } ?? "it returned before completing its start-up"
-        let (startupWaiter, shutdownWaiter) = self.state.withLock { state in
+        let (startupWaiter, shutdownWaiter) = self.state.withLockedValue { state in
             if state.startup == nil { state.startup = .failure(.lifespanUnsupported(reason)) }
             state.shutdownDone = true
             defer { (state.startupWaiter, state.shutdownWaiter) = (nil, nil) }
             return (state.startupWaiter, state.shutdownWaiter)
         }
-        startupWaiter?.resume(returning: self.state.withLock { $0.startup! })
+        startupWaiter?.resume(returning: self.state.withLockedValue { $0.startup! })
         shutdownWaiter?.resume()
     }
 
@@ -43,7 +43,7 @@ final class Lifespan: Sendable {
     func startup() async -> Result<Void, ServerError> {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let ready = self.state.withLock { state -> Result<Void, ServerError>? in
+                let ready = self.state.withLockedValue { state -> Result<Void, ServerError>? in
                     if let startup = state.startup { return startup }
                     if Task.isCancelled { return .failure(.notListening) }
                     state.startupWaiter = continuation
@@ -52,7 +52,7 @@ final class Lifespan: Sendable {
                 if let ready { continuation.resume(returning: ready) }
             }
         } onCancel: {
-            self.state.withLock { state in
+            self.state.withLockedValue { state in
                 defer { state.startupWaiter = nil }
                 return state.startupWaiter
             }?.resume(returning: .failure(.notListening))
@@ -64,7 +64,7 @@ final class Lifespan: Sendable {
         self.deliver(.shutdown)
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let done = self.state.withLock { state -> Bool in
+                let done = self.state.withLockedValue { state -> Bool in
                     if state.shutdownDone || Task.isCancelled { return true }
                     state.shutdownWaiter = continuation
                     return false
@@ -72,7 +72,7 @@ final class Lifespan: Sendable {
                 if done { continuation.resume() }
             }
         } onCancel: {
-            self.state.withLock { state in
+            self.state.withLockedValue { state in
                 defer { state.shutdownWaiter = nil }
                 return state.shutdownWaiter
             }?.resume()
@@ -80,7 +80,7 @@ final class Lifespan: Sendable {
     }
 
     private func deliver(_ event: InboundEvent) {
-        let receiver = self.state.withLock { state -> CheckedContinuation<InboundEvent, any Error>? in
+        let receiver = self.state.withLockedValue { state -> CheckedContinuation<InboundEvent, any Error>? in
             if let receiver = state.receiver {
                 state.receiver = nil
                 return receiver
@@ -94,7 +94,7 @@ final class Lifespan: Sendable {
     @Sendable private func receive() async throws -> InboundEvent {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let ready = self.state.withLock { state -> Result<InboundEvent, any Error>? in
+                let ready = self.state.withLockedValue { state -> Result<InboundEvent, any Error>? in
                     if !state.inbound.isEmpty { return .success(state.inbound.removeFirst()) }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     state.receiver = continuation
@@ -103,7 +103,7 @@ final class Lifespan: Sendable {
                 if let ready { continuation.resume(with: ready) }
             }
         } onCancel: {
-            self.state.withLock { state in
+            self.state.withLockedValue { state in
                 defer { state.receiver = nil }
                 return state.receiver
             }?.resume(throwing: CancellationError())
@@ -115,7 +115,7 @@ final class Lifespan: Sendable {
         case .startupComplete, .startupFailed:
             let result: Result<Void, ServerError> =
                 if case .startupFailed(let message) = event { .failure(.startupFailed(message)) } else { .success(()) }
-            let waiter = try self.state.withLock { state -> CheckedContinuation<Result<Void, ServerError>, Never>? in
+            let waiter = try self.state.withLockedValue { state -> CheckedContinuation<Result<Void, ServerError>, Never>? in
                 guard state.startup == nil else { throw ProtocolError("\(event) sent twice, or after the start-up ended") }
                 state.startup = result
                 defer { state.startupWaiter = nil }
@@ -126,7 +126,7 @@ final class Lifespan: Sendable {
             if case .shutdownFailed(let message) = event {
                 self.logger.error("The application's shutdown failed: \(message)")
             }
-            let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+            let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
                 state.shutdownDone = true
                 defer { state.shutdownWaiter = nil }
                 return state.shutdownWaiter

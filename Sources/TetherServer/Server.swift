@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -152,10 +153,10 @@ public final class Server: Service, Sendable {
 
 /// The bound address, for callers that wait for the server to listen.
 final class ListeningAddress: Sendable {
-    private let state = Mutex<(address: SocketAddress?, failed: Bool, waiters: [CheckedContinuation<SocketAddress, any Error>])>((nil, false, []))
+    private let state = NIOLockedValueBox<(address: SocketAddress?, failed: Bool, waiters: [CheckedContinuation<SocketAddress, any Error>])>((nil, false, []))
 
     func set(_ address: SocketAddress) {
-        let waiters = self.state.withLock { state in
+        let waiters = self.state.withLockedValue { state in
             state.address = address
             defer { state.waiters = [] }
             return state.waiters
@@ -164,7 +165,7 @@ final class ListeningAddress: Sendable {
     }
 
     func fail() {
-        let waiters = self.state.withLock { state in
+        let waiters = self.state.withLockedValue { state in
             state.failed = true
             defer { state.waiters = [] }
             return state.waiters
@@ -174,7 +175,7 @@ final class ListeningAddress: Sendable {
 
     func value() async throws -> SocketAddress {
         try await withCheckedThrowingContinuation { continuation in
-            let ready = self.state.withLock { state -> Result<SocketAddress, any Error>? in
+            let ready = self.state.withLockedValue { state -> Result<SocketAddress, any Error>? in
                 if let address = state.address, !state.failed { return .success(address) }
                 if state.failed { return .failure(ServerError.notListening) }
                 state.waiters.append(continuation)

@@ -1,6 +1,6 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A raw TCP client for tests and the soak: the caller decides exactly which bytes go out and when the socket
 /// closes (FIN, half-close or RST).
@@ -76,7 +76,7 @@ public final class RawClient: Sendable {
 
 /// What a raw client has received, and whether the server closed.
 final class ReceivedBytes: Sendable {
-    private let state = Mutex<(bytes: [UInt8], closed: Bool)>(([], false))
+    private let state = NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>(([], false))
     private let changes: AsyncStream<Void>
     private let changed: AsyncStream<Void>.Continuation
 
@@ -84,22 +84,22 @@ final class ReceivedBytes: Sendable {
         (self.changes, self.changed) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    var text: String { self.state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
+    var text: String { self.state.withLockedValue { String(decoding: $0.bytes, as: UTF8.self) } }
 
     func append(_ buffer: ByteBuffer) {
-        self.state.withLock { $0.bytes += buffer.readableBytesView }
+        self.state.withLockedValue { $0.bytes += buffer.readableBytesView }
         self.changed.yield()
     }
 
     func markClosed() {
-        self.state.withLock { $0.closed = true }
+        self.state.withLockedValue { $0.closed = true }
         self.changed.yield()
     }
 
     /// Waits, woken by each change, until `done` holds; one waiter at a time.
     func wait(timeout: Duration, until done: @escaping @Sendable (String, Bool) -> Bool) async throws -> String {
         let check = { @Sendable () -> String? in
-            let (text, closed) = self.state.withLock { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
+            let (text, closed) = self.state.withLockedValue { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
             return done(text, closed) ? text : nil
         }
         if let text = check() { return text }
@@ -118,7 +118,7 @@ final class ReceivedBytes: Sendable {
             return await group.next()!
         }
         guard let found = found ?? check() else {
-            let (text, closed) = self.state.withLock { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
+            let (text, closed) = self.state.withLockedValue { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
             throw TimedOut(description: "waited \(timeout); received so far: \(text.debugDescription), closed: \(closed)")
         }
         return found

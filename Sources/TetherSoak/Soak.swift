@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Synchronization
 import TetherServer
 
 /// Drives an in-process server with requests that end at random moments, then checks that nothing leaked.
@@ -90,7 +90,7 @@ public enum Soak {
             _ = await driver.settle(counters: counters, descriptors: nil)
             let descriptorsBefore = openDescriptors()
             let residentBefore = residentBytes()
-            driver.tally.withLock { $0 = Tally() }
+            driver.tally.withLockedValue { $0 = Tally() }
 
             let start = ContinuousClock.now
             let deadline = start + configuration.duration
@@ -120,7 +120,7 @@ public enum Soak {
             report.residentGrowth = max(0, residentBytes() - residentBefore)
             report.temporaryFilesLeft = (try? FileManager.default.contentsOfDirectory(atPath: directory).count) ?? -1
             report.serverAnswers = await driver.answers()
-            let tally = driver.tally.withLock { $0 }
+            let tally = driver.tally.withLockedValue { $0 }
             report.requests = tally.requests
             report.byMoment = tally.byMoment
             report.leftByFIN = tally.leftByFIN
@@ -156,7 +156,7 @@ struct Tally: Sendable {
 final class Driver: Sendable {
     let port: Int
     let group: any EventLoopGroup
-    let tally = Mutex(Tally())
+    let tally = NIOLockedValueBox(Tally())
     private let seed: UInt64
 
     init(port: Int, group: any EventLoopGroup, seed: UInt64) {
@@ -173,7 +173,7 @@ final class Driver: Sendable {
     /// One request that ends at `moment`; those that leave, leave by RST when `reset`, else by FIN.
     func request(_ moment: Soak.Moment, reset: Bool, random: inout SplitMix64) async {
         guard let connection = try? await RawClient.connect(port: self.port, group: self.group) else {
-            self.tally.withLock { $0.failedCompletions += 1 }
+            self.tally.withLockedValue { $0.failedCompletions += 1 }
             return
         }
         let pause = Duration.milliseconds(Int.random(in: 1...20, using: &random))
@@ -222,7 +222,7 @@ final class Driver: Sendable {
         } else {
             try? await connection.close()
         }
-        self.tally.withLock { tally in
+        self.tally.withLockedValue { tally in
             tally.requests += 1
             tally.byMoment[moment, default: 0] += 1
             if moment == .complete {

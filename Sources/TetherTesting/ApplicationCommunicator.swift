@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 import TetherGateway
 
 /// Drives an application event by event, playing the server's part: like asgiref's `ApplicationCommunicator`.
@@ -42,7 +42,7 @@ public final class ApplicationCommunicator: Sendable {
     /// with nothing more to send, and ``CommunicatorError/timedOut(_:)`` if it sent nothing in time.
     public func receiveOutput(timeout: Duration = .seconds(1)) async throws -> OutboundEvent {
         try await self.exchange.changes.wait(timeout: timeout) { () throws -> OutboundEvent? in
-            try self.exchange.state.withLock { state in
+            try self.exchange.state.withLockedValue { state in
                 if !state.outbound.isEmpty { return state.outbound.removeFirst() }
                 switch state.outcome {
                 case .none: return nil
@@ -57,7 +57,7 @@ public final class ApplicationCommunicator: Sendable {
     public func receiveNothing(timeout: Duration = .milliseconds(100)) async throws -> Bool {
         do {
             _ = try await self.exchange.changes.wait(timeout: timeout) { () -> Bool? in
-                self.exchange.state.withLock { $0.outbound.isEmpty ? nil : true }
+                self.exchange.state.withLockedValue { $0.outbound.isEmpty ? nil : true }
             }
             return false
         } catch CommunicatorError.timedOut {
@@ -72,7 +72,7 @@ public final class ApplicationCommunicator: Sendable {
     public func wait(timeout: Duration = .seconds(1)) async throws {
         do {
             let outcome = try await self.exchange.changes.wait(timeout: timeout) { () -> Result<Void, any Error>? in
-                self.exchange.state.withLock { $0.outcome }
+                self.exchange.state.withLockedValue { $0.outcome }
             }
             try outcome.get()
         } catch CommunicatorError.timedOut(let timeout) {
@@ -83,7 +83,7 @@ public final class ApplicationCommunicator: Sendable {
 
     /// Whether the application has returned or thrown.
     public var isFinished: Bool {
-        self.exchange.state.withLock { $0.outcome != nil }
+        self.exchange.state.withLockedValue { $0.outcome != nil }
     }
 }
 
@@ -97,7 +97,7 @@ private final class Exchange: Sendable {
         var outcome: Result<Void, any Error>?
     }
 
-    let state = Mutex(State())
+    let state = NIOLockedValueBox(State())
     let changes = ChangeSignal()
     let isHTTP: Bool
 
@@ -106,7 +106,7 @@ private final class Exchange: Sendable {
     }
 
     func enqueue(_ event: InboundEvent) {
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             if event == .disconnect {
                 state.clientGone = true
             } else {
@@ -119,7 +119,7 @@ private final class Exchange: Sendable {
     /// The application's `receive`: queued events first, then `disconnect` once the client or the response is done.
     @Sendable func receive() async throws -> InboundEvent {
         try await self.changes.wait { () throws -> InboundEvent? in
-            try self.state.withLock { state in
+            try self.state.withLockedValue { state in
                 if !state.inbound.isEmpty { return state.inbound.removeFirst() }
                 if state.clientGone || state.response.isComplete { return .disconnect }
                 try Task.checkCancellation()
@@ -130,7 +130,7 @@ private final class Exchange: Sendable {
 
     /// The application's `send`: refuses after the client left and out of order, like a server.
     @Sendable func send(_ event: OutboundEvent) async throws {
-        try self.state.withLock { state in
+        try self.state.withLockedValue { state in
             if state.clientGone { throw ClientDisconnected() }
             if self.isHTTP { try state.response.accept(event) }
             state.outbound.append(event)
@@ -139,7 +139,7 @@ private final class Exchange: Sendable {
     }
 
     func finish(_ outcome: Result<Void, any Error>) {
-        self.state.withLock { $0.outcome = outcome }
+        self.state.withLockedValue { $0.outcome = outcome }
         self.changes.signal()
     }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Wakes tasks waiting for a shared state to change; the waits are cancellable.
 final class ChangeSignal: Sendable {
@@ -8,14 +8,14 @@ final class ChangeSignal: Sendable {
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     /// The current version, to pass to ``wait(after:)`` after checking the shared state.
-    var version: UInt64 { self.state.withLock { $0.version } }
+    var version: UInt64 { self.state.withLockedValue { $0.version } }
 
     /// Records a change and wakes every waiter.
     func signal() {
-        let waiters = self.state.withLock { state in
+        let waiters = self.state.withLockedValue { state in
             state.version &+= 1
             defer { state.waiters.removeAll() }
             return state.waiters.values
@@ -25,13 +25,13 @@ final class ChangeSignal: Sendable {
 
     /// Returns once the version has moved past `version`, or the task is cancelled.
     func wait(after version: UInt64) async {
-        let id = self.state.withLock { state in
+        let id = self.state.withLockedValue { state in
             state.nextWaiter &+= 1
             return state.nextWaiter
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = self.state.withLock { state in
+                let resumeNow = self.state.withLockedValue { state in
                     // Cancellation is flagged before its handler runs, so checking here under the lock
                     // closes the window in which the handler finds no waiter to resume.
                     if state.version != version || Task.isCancelled { return true }
@@ -41,7 +41,7 @@ final class ChangeSignal: Sendable {
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            self.state.withLockedValue { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 

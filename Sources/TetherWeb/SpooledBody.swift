@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -213,11 +214,11 @@ private struct Spool {
         let directory = self.limits.temporaryDirectory
         self.memory = ByteBuffer()
         // A file created by a cancelled task's job is still handed back, so that it can be discarded.
-        let created = Mutex<(path: FilePath, descriptor: SystemPackage.FileDescriptor)?>(nil)
+        let created = NIOLockedValueBox<(path: FilePath, descriptor: SystemPackage.FileDescriptor)?>(nil)
         do {
             let file = try await threadPool.runIfActive {
                 let file = try existing ?? SpooledBody.createTemporaryFile(in: directory)
-                if existing == nil { created.withLock { $0 = file } }
+                if existing == nil { created.withLockedValue { $0 = file } }
                 try pending.withUnsafeReadableBytes { bytes in
                     _ = try file.descriptor.writeAll(toAbsoluteOffset: offset, bytes)
                 }
@@ -225,7 +226,7 @@ private struct Spool {
             }
             self.file = file
         } catch {
-            if self.file == nil { self.file = created.withLock { $0 } }
+            if self.file == nil { self.file = created.withLockedValue { $0 } }
             throw error
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 import TetherWeb
 
 /// The demo application: an index page, and the conformance routes of shared/CONTRACT.md.
@@ -15,7 +15,7 @@ enum DemoApp {
         var last_cancel_ns: UInt64 = 0
     }
 
-    static let stats = Mutex(Stats())
+    static let stats = NIOLockedValueBox(Stats())
 
     static func make(temporaryDirectory: String?) -> WebApplication {
         var router = Router()
@@ -34,7 +34,7 @@ enum DemoApp {
             for try await chunk in request.body.chunks(chunkSize: 1 << 20) { bytes += chunk.readableBytes }
             return try .json(["bytes": bytes])
         }
-        router.get("/stats/") { _ in try .json(stats.withLock { $0 }) }
+        router.get("/stats/") { _ in try .json(stats.withLockedValue { $0 }) }
 
         var configuration = WebApplication.Configuration()
         configuration.maxBodySize = 4 << 30
@@ -45,21 +45,21 @@ enum DemoApp {
     /// Sleeps `ms` in a cancellable way; a cancelled sleep is counted and timed.
     static func slow(_ request: Request) async throws -> Response {
         let milliseconds = request.query.get("ms", as: Int.self) ?? 1000
-        stats.withLock { $0.started += 1 }
+        stats.withLockedValue { $0.started += 1 }
         do {
             try await Task.sleep(for: .milliseconds(milliseconds))
         } catch {
             recordCancellation { $0.cancelled += 1 }
             throw error
         }
-        stats.withLock { $0.completed += 1 }
+        stats.withLockedValue { $0.completed += 1 }
         return .text("done")
     }
 
     /// Sleeps `ms` on a worker thread in slices of at most 10 ms, stopping when the request is cancelled.
     static func blocking(_ request: Request) throws -> Response {
         let milliseconds = request.query.get("ms", as: Int.self) ?? 1000
-        stats.withLock { $0.started += 1 }
+        stats.withLockedValue { $0.started += 1 }
         var remaining = milliseconds
         while remaining > 0 {
             if request.isCancelled {
@@ -70,7 +70,7 @@ enum DemoApp {
             usleep(useconds_t(slice * 1000))
             remaining -= slice
         }
-        stats.withLock { $0.completed += 1 }
+        stats.withLockedValue { $0.completed += 1 }
         return .text("done")
     }
 
@@ -78,7 +78,7 @@ enum DemoApp {
     static func stream(_ request: Request) async throws -> Response {
         let chunks = request.query.get("chunks", as: Int.self) ?? 10
         let milliseconds = request.query.get("ms", as: Int.self) ?? 100
-        stats.withLock { $0.started += 1 }
+        stats.withLockedValue { $0.started += 1 }
         return Response(headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody { writer in
             do {
                 for index in 0..<chunks {
@@ -89,7 +89,7 @@ enum DemoApp {
                 recordCancellation { $0.stream_stopped += 1 }
                 throw error
             }
-            stats.withLock { $0.completed += 1 }
+            stats.withLockedValue { $0.completed += 1 }
         })
     }
 
@@ -97,7 +97,7 @@ enum DemoApp {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let nanoseconds = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-        stats.withLock { stats in
+        stats.withLockedValue { stats in
             count(&stats)
             stats.last_cancel_ns = nanoseconds
         }

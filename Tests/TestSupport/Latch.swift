@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A one-shot event for tests: one side opens it, the other waits for it with a generous timeout.
 public final class Latch: Sendable {
@@ -34,19 +34,19 @@ public final class Latch: Sendable {
 
 /// A value shared between an application under test and the test.
 public final class Box<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
+    private let storage: NIOLockedValueBox<Value>
 
     public init(_ value: Value) {
-        self.storage = Mutex(value)
+        self.storage = NIOLockedValueBox(value)
     }
 
     public var value: Value {
-        get { self.storage.withLock { $0 } }
-        set { self.storage.withLock { $0 = newValue } }
+        get { self.storage.withLockedValue { $0 } }
+        set { self.storage.withLockedValue { $0 = newValue } }
     }
 
     public func mutate(_ body: (inout Value) -> Void) {
-        self.storage.withLock { body(&$0) }
+        self.storage.withLockedValue { body(&$0) }
     }
 }
 

@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
 import TetherGateway
 import TetherServer
 import TetherSoak

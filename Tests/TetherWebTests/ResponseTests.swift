@@ -1,13 +1,13 @@
 import Foundation
 import HTTPTypes
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
+import Testing
+import TestSupport
 import TetherGateway
 import TetherTesting
 import TetherWeb
-import TestSupport
-import Testing
 
 /// Bytes, streams and files, as events.
 @Suite struct ResponseTests {
@@ -152,9 +152,9 @@ import Testing
 
 /// Log messages a test can read.
 final class LogRecords: Sendable {
-    private let storage = Mutex<[String]>([])
-    var messages: [String] { self.storage.withLock { $0 } }
-    func append(_ message: String) { self.storage.withLock { $0.append(message) } }
+    private let storage = NIOLockedValueBox<[String]>([])
+    var messages: [String] { self.storage.withLockedValue { $0 } }
+    func append(_ message: String) { self.storage.withLockedValue { $0.append(message) } }
 }
 
 /// A swift-log handler that records messages.

@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import NIOCore
-import Synchronization
 import SystemPackage
 import TetherGateway
 import TetherTesting

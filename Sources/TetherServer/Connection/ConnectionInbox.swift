@@ -1,6 +1,6 @@
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOHTTP1
-import Synchronization
 
 /// Hands the requests a connection's event loop parses to the task that serves them, one at a time.
 @_spi(Fuzzing)
@@ -13,11 +13,11 @@ public final class ConnectionInbox: Sendable {
         var closed = false
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     /// Delivers a request to the serving task.
     func deliver(_ delivery: Delivery) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Delivery?, Never>? in
+        let waiter = self.state.withLockedValue { state -> CheckedContinuation<Delivery?, Never>? in
             guard !state.closed else { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -31,7 +31,7 @@ public final class ConnectionInbox: Sendable {
 
     /// No more requests will come: the connection closed or is closing.
     func close() {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Delivery?, Never>? in
+        let waiter = self.state.withLockedValue { state -> CheckedContinuation<Delivery?, Never>? in
             state.closed = true
             defer { state.waiter = nil }
             return state.waiter
@@ -43,7 +43,7 @@ public final class ConnectionInbox: Sendable {
     func next() async -> Delivery? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let ready = self.state.withLock { state -> Delivery?? in
+                let ready = self.state.withLockedValue { state -> Delivery?? in
                     if !state.pending.isEmpty { return .some(state.pending.removeFirst()) }
                     if state.closed || Task.isCancelled { return .some(nil) }
                     state.waiter = continuation

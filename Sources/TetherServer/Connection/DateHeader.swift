@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 import TetherGateway
 
 #if canImport(Glibc)
@@ -11,11 +11,11 @@ import Darwin
 
 /// The `Date` header's value, formatted once a second rather than once a response.
 enum DateHeader {
-    private static let cache = Mutex<(second: Int, value: String)>((0, ""))
+    private static let cache = NIOLockedValueBox<(second: Int, value: String)>((0, ""))
 
     static func now() -> String {
         let second = time(nil)
-        return self.cache.withLock { cache in
+        return self.cache.withLockedValue { cache in
             if cache.second != second {
                 cache = (second, HTTPDate.string(fromEpochSeconds: second))
             }

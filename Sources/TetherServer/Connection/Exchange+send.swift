@@ -1,4 +1,5 @@
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -9,7 +10,7 @@ extension Exchange {
     ///
     /// Writes after the client left throw ``ClientDisconnected`` and reach no socket.
     @Sendable func send(_ event: OutboundEvent) async throws {
-        try self.state.withLock { state in
+        try self.state.withLockedValue { state in
             if state.clientGone { throw ClientDisconnected() }
             try state.response.accept(event)
             switch event {
@@ -54,7 +55,7 @@ extension Exchange {
     /// HEAD responses and 1xx, 204 and 304 carry no body on the wire.
     private var bodyAllowed: Bool {
         guard self.requestHead.method != .HEAD else { return false }
-        guard let status = self.state.withLock({ $0.status }) else { return true }
+        guard let status = self.state.withLockedValue({ $0.status }) else { return true }
         return status.code >= 200 && status.code != 204 && status.code != 304
     }
 

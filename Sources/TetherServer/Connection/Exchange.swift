@@ -1,7 +1,7 @@
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
-import Synchronization
 import TetherGateway
 
 /// One request's two channels, shared by the connection's event loop (which feeds them) and the application
@@ -49,7 +49,7 @@ final class Exchange: Sendable {
         }
     }
 
-    let state: Mutex<State>
+    let state: NIOLockedValueBox<State>
     let channel: any Channel
     let requestHead: HTTPRequestHead
     let keepAlive: Bool
@@ -61,14 +61,14 @@ final class Exchange: Sendable {
         self.keepAlive = keepAlive
         self.limits = limits
         let expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
-        self.state = Mutex(State(continueNeeded: expectsContinue && head.version == .http1_1))
+        self.state = NIOLockedValueBox(State(continueNeeded: expectsContinue && head.version == .http1_1))
     }
 
     // MARK: Event loop side
 
     /// Queues a body chunk, or hands it straight to a waiting `receive()`; past the buffer limit, reads pause.
     func bodyArrived(_ chunk: ByteBuffer) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<InboundEvent, any Error>? in
+        let waiter = self.state.withLockedValue { state -> CheckedContinuation<InboundEvent, any Error>? in
             guard !state.clientGone else { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -84,12 +84,12 @@ final class Exchange: Sendable {
 
     /// Whether reads must wait for the application.
     var readsPaused: Bool {
-        self.state.withLock { $0.readsPaused && !$0.clientGone }
+        self.state.withLockedValue { $0.readsPaused && !$0.clientGone }
     }
 
     /// The body is complete.
     func bodyEnded() {
-        let waiter = self.state.withLock { state -> CheckedContinuation<InboundEvent, any Error>? in
+        let waiter = self.state.withLockedValue { state -> CheckedContinuation<InboundEvent, any Error>? in
             state.bodyEnded = true
             guard state.body.count == state.bodyHead, !state.endDelivered, let waiter = state.waiter else { return nil }
             state.waiter = nil
@@ -101,7 +101,7 @@ final class Exchange: Sendable {
 
     /// The client has gone: every `receive()` returns `disconnect` from now on, and `send` throws.
     func clientLeft() {
-        let waiter = self.state.withLock { state -> CheckedContinuation<InboundEvent, any Error>? in
+        let waiter = self.state.withLockedValue { state -> CheckedContinuation<InboundEvent, any Error>? in
             state.clientGone = true
             state.body.removeAll()
             state.bodyHead = 0
@@ -113,14 +113,14 @@ final class Exchange: Sendable {
     }
 
     /// Whether the whole request body has arrived.
-    var bodyComplete: Bool { self.state.withLock { $0.bodyEnded } }
+    var bodyComplete: Bool { self.state.withLockedValue { $0.bodyEnded } }
 
     // MARK: Application side
 
     /// The application's `receive`.
     @Sendable func receive() async throws -> InboundEvent {
         let limit = self.limits.bodyBufferBytes
-        let (ready, sendContinue) = try self.state.withLock { state throws -> ((InboundEvent, Bool)?, Bool) in
+        let (ready, sendContinue) = try self.state.withLockedValue { state throws -> ((InboundEvent, Bool)?, Bool) in
             // 100 Continue goes out the first time the application asks for the body, unless it already answered.
             let sendContinue = state.continueNeeded && !state.response.hasStarted && !state.clientGone
             state.continueNeeded = false
@@ -139,7 +139,7 @@ final class Exchange: Sendable {
             try await withCheckedThrowingContinuation { continuation in
                 // Check again under the lock that registers the waiter: the event loop may have queued
                 // a chunk since, and a waiter must only ever stand in front of an empty queue.
-                let immediate = self.state.withLock { state -> (Result<InboundEvent, any Error>, Bool)? in
+                let immediate = self.state.withLockedValue { state -> (Result<InboundEvent, any Error>, Bool)? in
                     if let (event, resumeReads) = state.nextEvent(bufferLimit: limit) { return (.success(event), resumeReads) }
                     if Task.isCancelled { return (.failure(CancellationError()), false) }
                     state.waiter = continuation
@@ -151,7 +151,7 @@ final class Exchange: Sendable {
                 }
             }
         } onCancel: {
-            self.state.withLock { state in
+            self.state.withLockedValue { state in
                 defer { state.waiter = nil }
                 return state.waiter
             }?.resume(throwing: CancellationError())
@@ -164,11 +164,11 @@ final class Exchange: Sendable {
     }
 
     /// Whether the response head was sent.
-    var responseStarted: Bool { self.state.withLock { $0.response.hasStarted } }
+    var responseStarted: Bool { self.state.withLockedValue { $0.response.hasStarted } }
     /// Whether the whole response was sent.
-    var responseComplete: Bool { self.state.withLock { $0.response.isComplete } }
+    var responseComplete: Bool { self.state.withLockedValue { $0.response.isComplete } }
     /// Whether the client left.
-    var clientHasGone: Bool { self.state.withLock { $0.clientGone } }
+    var clientHasGone: Bool { self.state.withLockedValue { $0.clientGone } }
     /// The response status and the body bytes sent, for the access log.
-    var sent: (status: HTTPResponse.Status?, bytes: Int64) { self.state.withLock { ($0.status, $0.bytesSent) } }
+    var sent: (status: HTTPResponse.Status?, bytes: Int64) { self.state.withLockedValue { ($0.status, $0.bytesSent) } }
 }
