@@ -5,8 +5,6 @@ import TetherGateway
 /// Drives an application's lifespan scope: `startup` before the first connection, `shutdown` after the drain.
 final class Lifespan: Sendable {
     private struct State {
-        var inbound: [InboundEvent] = [.startup]
-        var receiver: CheckedContinuation<InboundEvent, any Error>?
         var startup: Result<Void, ServerError>?
         var startupWaiter: CheckedContinuation<Result<Void, ServerError>, Never>?
         var shutdownDone = false
@@ -14,10 +12,12 @@ final class Lifespan: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    private let inbound = Mailbox<InboundEvent>()
     private let logger: Logger
 
     init(logger: Logger) {
         self.logger = logger
+        self.inbound.deliver(.startup)
     }
 
     /// Runs the application on the lifespan scope until it returns.
@@ -61,7 +61,7 @@ final class Lifespan: Sendable {
 
     /// Sends `shutdown` and waits for the application's answer, or for it to return, or for cancellation.
     func shutdown() async {
-        self.deliver(.shutdown)
+        self.inbound.deliver(.shutdown)
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let done = self.state.withLockedValue { state -> Bool in
@@ -79,35 +79,9 @@ final class Lifespan: Sendable {
         }
     }
 
-    private func deliver(_ event: InboundEvent) {
-        let receiver = self.state.withLockedValue { state -> CheckedContinuation<InboundEvent, any Error>? in
-            if let receiver = state.receiver {
-                state.receiver = nil
-                return receiver
-            }
-            state.inbound.append(event)
-            return nil
-        }
-        receiver?.resume(returning: event)
-    }
-
     @Sendable private func receive() async throws -> InboundEvent {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let ready = self.state.withLockedValue { state -> Result<InboundEvent, any Error>? in
-                    if !state.inbound.isEmpty { return .success(state.inbound.removeFirst()) }
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    state.receiver = continuation
-                    return nil
-                }
-                if let ready { continuation.resume(with: ready) }
-            }
-        } onCancel: {
-            self.state.withLockedValue { state in
-                defer { state.receiver = nil }
-                return state.receiver
-            }?.resume(throwing: CancellationError())
-        }
+        guard let event = await self.inbound.next() else { throw CancellationError() }
+        return event
     }
 
     @Sendable private func send(_ event: OutboundEvent) async throws {

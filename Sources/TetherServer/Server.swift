@@ -121,15 +121,19 @@ public final class Server: Service, Sendable {
             return nil
         }
         self.metrics.connectionOpened()
-        let inbox = try self.installHTTPPipeline(on: channel)
+        let inbox = try self.makeConnection(on: channel)
         return (channel, inbox)
     }
 
-    /// Installs the connection's HTTP/1.1 handlers on `channel`; its requests arrive in the returned inbox.
-    ///
-    /// For fuzzing the request pipeline in-process (on an `EmbeddedChannel`); servers call it for every connection.
+    /// Installs a connection's HTTP/1.1 handlers on `channel`, as the server does for every connection: for
+    /// fuzzing the request pipeline in-process, on an `EmbeddedChannel`.
     @_spi(Fuzzing)
-    public func installHTTPPipeline(on channel: any Channel) throws -> ConnectionInbox {
+    public func installHTTPPipeline(on channel: any Channel) throws {
+        _ = try self.makeConnection(on: channel)
+    }
+
+    /// Installs the connection's HTTP/1.1 handlers on `channel`; its requests arrive in the returned inbox.
+    private func makeConnection(on channel: any Channel) throws -> ConnectionInbox {
         let inbox = ConnectionInbox()
         let headProgress = HeadProgressHandler(
             headerTimeout: self.configuration.headerTimeout.timeAmount,

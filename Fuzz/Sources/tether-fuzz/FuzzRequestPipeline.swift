@@ -11,7 +11,7 @@ public func fuzzRequestPipeline(_ data: UnsafePointer<UInt8>, _ size: Int) -> CI
     let channel = EmbeddedChannel()
     defer { _ = try? channel.finish(acceptAlreadyClosed: true) }
     do {
-        _ = try FuzzTarget.server.installHTTPPipeline(on: channel)
+        try FuzzTarget.server.installHTTPPipeline(on: channel)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let split = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
         for part in [bytes[..<split], bytes[split...]] where !part.isEmpty {
