@@ -17,6 +17,9 @@ struct TetherSoakCommand: AsyncParsableCommand {
     @Option(help: "The seed of the random choices, to repeat a run.")
     var seed: UInt64?
 
+    @Option(help: "Resident memory the run may add, in MiB (a sanitizer's shadow memory needs more).")
+    var maxResidentGrowthMib = 128
+
     @Option(help: "Comma-separated moments to end requests at (complete, head, small body, large body, handler, blocking, stream); default all.")
     var only: String?
 
@@ -24,6 +27,7 @@ struct TetherSoakCommand: AsyncParsableCommand {
         var configuration = Soak.Configuration()
         configuration.duration = .seconds(self.seconds)
         configuration.concurrency = self.concurrency
+        configuration.maxResidentGrowth = self.maxResidentGrowthMib * 1024 * 1024
         if let seed = self.seed { configuration.seed = seed }
         if let only = self.only {
             configuration.moments = try only.split(separator: ",").map { name in
