@@ -10,6 +10,9 @@ if [ "$sanitizer" = address ]; then
     # Freed memory waits in AddressSanitizer's quarantine, so resident memory says nothing about leaks here;
     # LeakSanitizer does that job.
     export TETHER_SOAK_MAX_RESIDENT_MIB=2048
+elif [ "$sanitizer" = thread ]; then
+    # Races TSan reports where the ordering is real but invisible to it; see the file.
+    export TSAN_OPTIONS="suppressions=$PWD/Scripts/tsan.supp"
 fi
 swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
 swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch"
