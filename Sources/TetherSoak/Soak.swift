@@ -275,9 +275,14 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-/// The number of file descriptors this process has open.
+/// The number of file descriptors this process has open, pipes aside: the server opens sockets and files, and
+/// a sanitizer opens pipes to its symbolizer the first time it prints a stack.
 func openDescriptors() -> Int {
-    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+    guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
+    return descriptors.filter { descriptor in
+        let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + descriptor)
+        return !(target?.hasPrefix("pipe:") ?? false)
+    }.count
 }
 
 /// This process's resident memory, in bytes.
