@@ -44,10 +44,11 @@ extension Server {
             failure = error
         }
 
+        let outcome = exchange.outcome
         if Task.isCancelled {
             // The grace period is over: the connection is closing, and there is nobody to answer.
             exchange.clientLeft()
-        } else if !exchange.responseStarted, !exchange.clientHasGone {
+        } else if !outcome.responseStarted, !outcome.clientGone {
             if let failure {
                 self.logger.error("Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
             } else {
@@ -59,20 +60,20 @@ extension Server {
             self.logger.error("Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
         }
 
-        let clientLeft = exchange.clientHasGone && !exchange.responseComplete
-        let (status, bytes) = exchange.sent
+        let ended = exchange.outcome
+        let clientLeft = ended.clientGone && !ended.responseComplete
         let duration = ContinuousClock.now - started
         self.metrics.requestEnded(duration: duration, clientLeft: clientLeft)
         if self.configuration.accessLog {
-            let outcome = clientLeft ? "client left" : String(status?.code ?? 0)
+            let outcome = clientLeft ? "client left" : String(ended.status?.code ?? 0)
             self.logger.info(
                 "\(channel.remoteAddress.map { "\($0)" } ?? "-") \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(outcome)",
                 metadata: [
-                    "method": "\(head.method.rawValue)", "path": "\(scope.path)", "status": "\(status?.code ?? 0)",
-                    "bytes": "\(bytes)", "duration_ms": "\(duration / .milliseconds(1))", "client_left": "\(clientLeft)",
+                    "method": "\(head.method.rawValue)", "path": "\(scope.path)", "status": "\(ended.status?.code ?? 0)",
+                    "bytes": "\(ended.bytesSent)", "duration_ms": "\(duration / .milliseconds(1))", "client_left": "\(clientLeft)",
                 ])
         }
-        return exchange.responseComplete && !exchange.clientHasGone && exchange.keepAlive && exchange.bodyComplete
+        return ended.responseComplete && !ended.clientGone && exchange.keepAlive && ended.bodyComplete
     }
 
     /// The origin form of a request target: an absolute-form target (`http://host/path`) loses its scheme and host.

@@ -10,7 +10,7 @@ extension Exchange {
     ///
     /// Writes after the client left throw ``ClientDisconnected`` and reach no socket.
     @Sendable func send(_ event: OutboundEvent) async throws {
-        try self.state.withLockedValue { state in
+        let bodyAllowed = try self.state.withLockedValue { state in
             if state.clientGone { throw ClientDisconnected() }
             try state.response.accept(event)
             switch event {
@@ -19,13 +19,13 @@ extension Exchange {
             case .file(let range): state.bytesSent += range.count
             default: break
             }
+            return self.bodyAllowed(status: state.status)
         }
         do {
             switch event {
             case .start(let status, let headers, _):
                 self.channel.write(HTTPServerResponsePart.head(self.responseHead(status, headers)), promise: nil)
             case .body(let chunk, let more):
-                let bodyAllowed = self.bodyAllowed
                 if more {
                     if bodyAllowed, chunk.readableBytes > 0 {
                         try await self.channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(chunk))).get()
@@ -37,7 +37,7 @@ extension Exchange {
                     try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
                 }
             case .file(let range):
-                try await self.sendFile(range)
+                try await self.sendFile(range, bodyAllowed: bodyAllowed)
             case .trailers(let fields):
                 try await self.channel.writeAndFlush(HTTPServerResponsePart.end(HTTPHeaders(fields))).get()
             case .startupComplete, .startupFailed, .shutdownComplete, .shutdownFailed:
@@ -53,14 +53,14 @@ extension Exchange {
     }
 
     /// HEAD responses and 1xx, 204 and 304 carry no body on the wire.
-    private var bodyAllowed: Bool {
+    private func bodyAllowed(status: HTTPResponse.Status?) -> Bool {
         guard self.requestHead.method != .HEAD else { return false }
-        guard let status = self.state.withLockedValue({ $0.status }) else { return true }
+        guard let status else { return true }
         return status.code >= 200 && status.code != 204 && status.code != 304
     }
 
-    private func sendFile(_ range: FileRange) async throws {
-        guard self.bodyAllowed, range.count > 0 else {
+    private func sendFile(_ range: FileRange, bodyAllowed: Bool) async throws {
+        guard bodyAllowed, range.count > 0 else {
             try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
             return
         }
@@ -74,7 +74,7 @@ extension Exchange {
     private func responseHead(_ status: HTTPResponse.Status, _ fields: HTTPFields) -> HTTPResponseHead {
         var headers = HTTPHeaders(fields)
         if !headers.contains(name: "date") { headers.add(name: "Date", value: DateHeader.now()) }
-        if let name = self.limits.serverName, !headers.contains(name: "server") { headers.add(name: "Server", value: name) }
+        if let name = self.serverName, !headers.contains(name: "server") { headers.add(name: "Server", value: name) }
         if !self.keepAlive {
             headers.replaceOrAdd(name: "Connection", value: "close")
         } else if self.requestHead.version == .http1_0 {

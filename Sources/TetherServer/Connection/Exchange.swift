@@ -53,13 +53,17 @@ final class Exchange: Sendable {
     let channel: any Channel
     let requestHead: HTTPRequestHead
     let keepAlive: Bool
-    let limits: Server.Configuration
+    /// Body bytes buffered ahead of the application before reads pause (`Server.Configuration.bodyBufferBytes`).
+    let bodyBufferBytes: Int
+    /// The `Server` header's value, if any.
+    let serverName: String?
 
-    init(channel: any Channel, head: HTTPRequestHead, keepAlive: Bool, limits: Server.Configuration) {
+    init(channel: any Channel, head: HTTPRequestHead, keepAlive: Bool, configuration: Server.Configuration) {
         self.channel = channel
         self.requestHead = head
         self.keepAlive = keepAlive
-        self.limits = limits
+        self.bodyBufferBytes = configuration.bodyBufferBytes
+        self.serverName = configuration.serverName
         let expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
         self.state = NIOLockedValueBox(State(continueNeeded: expectsContinue && head.version == .http1_1))
     }
@@ -76,7 +80,7 @@ final class Exchange: Sendable {
             }
             state.body.append(chunk)
             state.bufferedBytes += chunk.readableBytes
-            if state.bufferedBytes >= self.limits.bodyBufferBytes { state.readsPaused = true }
+            if state.bufferedBytes >= self.bodyBufferBytes { state.readsPaused = true }
             return nil
         }
         waiter?.resume(returning: .body(chunk, more: true))
@@ -112,14 +116,12 @@ final class Exchange: Sendable {
         waiter?.resume(returning: .disconnect)
     }
 
-    /// Whether the whole request body has arrived.
-    var bodyComplete: Bool { self.state.withLockedValue { $0.bodyEnded } }
 
     // MARK: Application side
 
     /// The application's `receive`.
     @Sendable func receive() async throws -> InboundEvent {
-        let limit = self.limits.bodyBufferBytes
+        let limit = self.bodyBufferBytes
         let (ready, sendContinue) = try self.state.withLockedValue { state throws -> ((InboundEvent, Bool)?, Bool) in
             // 100 Continue goes out the first time the application asks for the body, unless it already answered.
             let sendContinue = state.continueNeeded && !state.response.hasStarted && !state.clientGone
@@ -163,12 +165,23 @@ final class Exchange: Sendable {
         self.channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil)
     }
 
-    /// Whether the response head was sent.
-    var responseStarted: Bool { self.state.withLockedValue { $0.response.hasStarted } }
-    /// Whether the whole response was sent.
-    var responseComplete: Bool { self.state.withLockedValue { $0.response.isComplete } }
-    /// Whether the client left.
-    var clientHasGone: Bool { self.state.withLockedValue { $0.clientGone } }
-    /// The response status and the body bytes sent, for the access log.
-    var sent: (status: HTTPResponse.Status?, bytes: Int64) { self.state.withLockedValue { ($0.status, $0.bytesSent) } }
+    /// Where the exchange stands, read under one lock.
+    struct Outcome {
+        var responseStarted: Bool
+        var responseComplete: Bool
+        var clientGone: Bool
+        var bodyComplete: Bool
+        var status: HTTPResponse.Status?
+        var bytesSent: Int64
+    }
+
+    /// Where the exchange stands now.
+    var outcome: Outcome {
+        self.state.withLockedValue { state in
+            Outcome(
+                responseStarted: state.response.hasStarted, responseComplete: state.response.isComplete,
+                clientGone: state.clientGone, bodyComplete: state.bodyEnded, status: state.status,
+                bytesSent: state.bytesSent)
+        }
+    }
 }
