@@ -33,7 +33,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .success(let fields):
                 let exchange = Exchange(
                     channel: context.channel, head: head, keepAlive: head.isKeepAlive && !self.halfClosed,
-                    limits: self.configuration)
+                    configuration: self.configuration)
                 self.current = exchange
                 self.bodyBytes = 0
                 self.inbox.deliver((head, fields, exchange))
@@ -43,9 +43,10 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.bodyBytes += Int64(chunk.readableBytes)
             if let limit = self.configuration.maxBodySize, self.bodyBytes > limit {
                 // The application sees the client leave; the client gets 413 if no response has begun.
+                let responseStarted = exchange.outcome.responseStarted
                 exchange.clientLeft()
                 self.current = nil
-                if !exchange.responseStarted {
+                if !responseStarted {
                     self.reject(
                         HeadValidator.Rejection(status: .contentTooLarge, message: "The request body exceeds \(limit) bytes (limit: maxBodySize)."),
                         version: exchange.requestHead.version, context: context)
@@ -106,20 +107,10 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if !(error is HTTPParserError) { context.close(promise: nil) }
     }
 
-    /// Answers a refused head with its status and closes: the rest of the connection cannot be trusted.
+    /// Answers a refused head with its status and closes.
     private func reject(_ rejection: HeadValidator.Rejection, version: NIOHTTP1.HTTPVersion, context: ChannelHandlerContext) {
         self.inbox.close()
-        var headers = HTTPHeaders()
-        headers.add(name: "Connection", value: "close")
-        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(rejection.message.utf8.count + 1))
-        headers.add(name: "Date", value: DateHeader.now())
         let status = HTTPResponseStatus(statusCode: rejection.status.code, reasonPhrase: rejection.status.reasonPhrase)
-        let replyVersion: NIOHTTP1.HTTPVersion = version.major == 1 ? version : .http1_1
-        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: replyVersion, status: status, headers: headers))), promise: nil)
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: rejection.message + "\n")))), promise: nil)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
+        context.refuse(status, message: rejection.message, version: version)
     }
 }
