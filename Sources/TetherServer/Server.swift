@@ -120,8 +120,14 @@ public final class Server: Service, Sendable {
             channel.writeAndFlush(ByteBuffer(string: refusal)).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
             return nil
         }
+        let inbox: ConnectionInbox
+        do {
+            inbox = try self.makeConnection(on: channel)
+        } catch {
+            self.connections.wrappingSubtract(1, ordering: .relaxed)
+            throw error
+        }
         self.metrics.connectionOpened()
-        let inbox = try self.makeConnection(on: channel)
         return (channel, inbox)
     }
 
