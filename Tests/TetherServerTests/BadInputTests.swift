@@ -86,16 +86,14 @@ import Testing
     @Test(arguments: Self.cases)
     func answeredWithItsStatus(_ testCase: Case) async throws {
         let ran = Atomic(0)
+        let counted: Handler = { _ in
+            ran.add(1, ordering: .relaxed)
+            return .text("ok")
+        }
         var router = Router()
         for method in [HTTPRequest.Method.get, .post] {
-            router.on(method, "/*rest") { _ in
-                ran.add(1, ordering: .relaxed)
-                return .text("ok")
-            }
-            router.on(method, "/") { _ in
-                ran.add(1, ordering: .relaxed)
-                return .text("ok")
-            }
+            router.on(method, "/*rest", counted)
+            router.on(method, "/", counted)
         }
         try await withServer(WebApplication(router: router), configure: { $0.maxBodySize = 1000 }) { port, _ in
             let client = try await RawClient.connect(port: port)
