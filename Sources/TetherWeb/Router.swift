@@ -31,7 +31,17 @@ public struct Router: Sendable {
         self.add(method, pattern, .async(handler))
     }
 
+    /// Adds an async handler that happens not to await: it runs in the request's task, not on a thread pool.
+    ///
+    /// Without this overload, Swift would pick the blocking one for a trailing closure that does not await.
+    public mutating func on(_ method: HTTPRequest.Method, _ pattern: String, _ handler: @escaping BlockingHandler) {
+        self.add(method, pattern, .async(handler))
+    }
+
     /// Adds a blocking handler for `method` on `pattern`; it runs on a thread pool.
+    ///
+    /// Only a closure passed with the `blocking:` label is blocking: a trailing closure is an async handler.
+    @_disfavoredOverload
     public mutating func on(
         _ method: HTTPRequest.Method, _ pattern: String, blocking handler: @escaping BlockingHandler
     ) {
@@ -49,11 +59,18 @@ public struct Router: Sendable {
     /// Adds an async DELETE handler.
     public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { self.on(.delete, pattern, handler) }
 
+    /// Adds an async GET handler that does not await.
+    public mutating func get(_ pattern: String, _ handler: @escaping BlockingHandler) { self.on(.get, pattern, handler) }
+    /// Adds an async POST handler that does not await.
+    public mutating func post(_ pattern: String, _ handler: @escaping BlockingHandler) { self.on(.post, pattern, handler) }
+
     /// Adds a blocking GET handler.
+    @_disfavoredOverload
     public mutating func get(_ pattern: String, blocking handler: @escaping BlockingHandler) {
         self.on(.get, pattern, blocking: handler)
     }
     /// Adds a blocking POST handler.
+    @_disfavoredOverload
     public mutating func post(_ pattern: String, blocking handler: @escaping BlockingHandler) {
         self.on(.post, pattern, blocking: handler)
     }

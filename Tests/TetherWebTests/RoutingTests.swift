@@ -47,6 +47,19 @@ import Testing
         #expect(response.headers[.allow] == "DELETE, GET, HEAD, PUT")
     }
 
+    @Test func onlyTheBlockingLabelMakesAHandlerBlocking() async throws {
+        // A blocking handler runs on a pool thread, outside any task; an async one runs in the request's task.
+        let where_: @Sendable () -> String = { withUnsafeCurrentTask { $0 == nil } ? "thread pool" : "task" }
+        var router = Router()
+        router.get("/trailing/") { _ in .text(where_()) }
+        router.get("/blocking/", blocking: { _ in .text(where_()) })
+        router.on(.get, "/on/", blocking: { _ in .text(where_()) })
+        let client = TestClient(WebApplication(router: router))
+        #expect(try await client.get("/trailing/").text == "task")
+        #expect(try await client.get("/blocking/").text == "thread pool")
+        #expect(try await client.get("/on/").text == "thread pool")
+    }
+
     @Test func methodsAreMatched() async throws {
         let client = TestClient(Self.app)
         #expect(try await client.put("/items/pear").text == "put pear")
