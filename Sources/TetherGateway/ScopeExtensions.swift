@@ -22,3 +22,11 @@ public struct ScopeExtensions: Sendable {
 public enum FileSend: ScopeExtensionKey {
     public typealias Value = Bool
 }
+
+/// Present when the server cancels the application's task as soon as the client leaves before the response is
+/// complete, so that the application's work stops without it listening for ``InboundEvent/disconnect``.
+///
+/// `receive()` still returns `disconnect` for applications that listen themselves.
+public enum CancelOnDisconnect: ScopeExtensionKey {
+    public typealias Value = Bool
+}

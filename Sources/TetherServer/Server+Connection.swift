@@ -6,17 +6,28 @@ import TetherGateway
 
 extension Server {
     /// Serves a connection's requests one after another, until it closes or is no longer kept alive.
+    ///
+    /// The requests run in a child task that a client leaving mid-request cancels: the application's work stops
+    /// without it having to listen for `disconnect` (``CancelOnDisconnect``).
     func serveConnection(_ channel: any Channel, _ inbox: ConnectionInbox) async {
         defer {
             self.connections.wrappingSubtract(1, ordering: .relaxed)
             self.metrics.connectionClosed()
         }
         await withTaskCancellationHandler {
-            while let (head, fields, exchange) = await inbox.next() {
-                guard await self.serveRequest(head, fields, exchange, on: channel) else { break }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while let (head, fields, exchange) = await inbox.requests.next() {
+                        guard await self.serveRequest(head, fields, exchange, on: channel) else { break }
+                    }
+                    inbox.requests.close()
+                    inbox.departures.close()
+                    channel.close(promise: nil)
+                }
+                if await inbox.departures.next() != nil {
+                    group.cancelAll()
+                }
             }
-            inbox.close()
-            channel.close(promise: nil)
         } onCancel: {
             // The grace period is over: in-flight requests see their client leave.
             channel.close(promise: nil)
@@ -36,6 +47,7 @@ extension Server {
             client: channel.remoteAddress,
             server: channel.localAddress)
         scope.extensions[FileSend.self] = true
+        scope.extensions[CancelOnDisconnect.self] = true
 
         var failure: (any Error)?
         do {

@@ -23,8 +23,14 @@ enum DisconnectRace {
 
     /// Runs `process` while listening on `receive`; returns once both have ended.
     ///
-    /// Rethrows an error of `process` other than those a departed client causes.
-    static func run(receive: @escaping Receive, process: @escaping @Sendable () async throws -> Void) async throws -> Outcome {
+    /// Where the server cancels the task itself when the client leaves (``CancelOnDisconnect``), `process` runs
+    /// in this task and nothing listens. Rethrows an error of `process` other than those a departed client causes.
+    static func run(
+        receive: @escaping Receive, serverCancels: Bool, process: @escaping @Sendable () async throws -> Void
+    ) async throws -> Outcome {
+        if serverCancels {
+            return try self.outcome(of: await Result(catching: process))
+        }
         let (event, processed) = await withTaskGroup(of: Leg.self) { group in
             group.addTask { .listened(await Result(catching: { try await receive() })) }
             group.addTask { .processed(await Result(catching: { try await process() })) }
@@ -44,6 +50,11 @@ enum DisconnectRace {
         if let event, event != .disconnect {
             return .unexpected(event)
         }
+        return try self.outcome(of: processed)
+    }
+
+    /// How the race ended, given how processing ended.
+    private static func outcome(of processed: Result<Void, any Error>) throws -> Outcome {
         switch processed {
         case .success:
             return .completed

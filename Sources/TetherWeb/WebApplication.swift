@@ -113,7 +113,8 @@ public struct WebApplication: Application {
         do {
             body = try await SpooledBody.read(
                 from: receive, limits: self.configuration, threadPool: self.configuration.threadPool)
-        } catch is RequestAborted {
+        } catch is RequestAborted, is CancellationError {
+            // The client left while sending its body (the server may also have cancelled this task).
             return
         } catch let error as BodyTooLarge {
             try await sender.send(HTTPError(.contentTooLarge, message: error.description).response)
@@ -127,7 +128,7 @@ public struct WebApplication: Application {
         do {
             let request = try Request(scope: scope, body: body)
             outcome = await Result(catching: {
-                try await DisconnectRace.run(receive: receive) {
+                try await DisconnectRace.run(receive: receive, serverCancels: scope.extensions[CancelOnDisconnect.self] == true) {
                     try await self.process(request, sender: sender, closeHooks: closeHooks)
                 }
             })

@@ -60,6 +60,52 @@ import Testing
         }
     }
 
+    @Test(arguments: Leaving.allCases)
+    func theServerCancelsAnApplicationThatDoesNotListen(leaving: Leaving) async throws {
+        let (started, cancelled) = (Latch(), Latch())
+        let offered = Box<Bool?>(nil)
+        let app = InlineApplication { scope, receive, _ in
+            if case .http(let scope) = scope { offered.value = scope.extensions[CancelOnDisconnect.self] }
+            _ = try await receive()
+            started.open()
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch {
+                cancelled.open()
+                throw error
+            }
+        }
+        try await withServer(app) { port, _ in
+            let client = try await RawClient.connect(port: port)
+            try await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await started.wait())
+            try await Self.leave(client, by: leaving)
+            #expect(await cancelled.wait())
+            #expect(offered.value == true)
+        }
+    }
+
+    @Test func leavingAfterTheResponseIsCompleteCancelsNothing() async throws {
+        // Work after a complete response (cleanup, say) is not the client's to cancel.
+        let afterwards = Box<Result<Void, any Error>?>(nil)
+        let done = Latch()
+        let app = InlineApplication { _, receive, send in
+            _ = try await receive()
+            try await send(.start(status: .ok, headers: [.contentLength: "2"]))
+            try await send(.body(ByteBuffer(string: "ok"), more: false))
+            afterwards.value = await Result { try await Task.sleep(for: .milliseconds(500)) }
+            done.open()
+        }
+        try await withServer(app) { port, _ in
+            let client = try await RawClient.connect(port: port)
+            try await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await client.waitFor("\r\n\r\nok")
+            try await client.close()
+            #expect(await done.wait())
+            #expect(throws: Never.self) { try afterwards.value?.get() }
+        }
+    }
+
     @Test func aHalfCloseCountsAsLeavingByDefault() async throws {
         let (started, cancelled, wrote) = (Latch(), Latch(), Box(false))
         try await withServer(Self.slowApp(started: started, cancelled: cancelled, wrote: wrote)) { port, _ in

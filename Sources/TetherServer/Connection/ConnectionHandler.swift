@@ -33,10 +33,10 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .success(let fields):
                 let exchange = Exchange(
                     channel: context.channel, head: head, keepAlive: head.isKeepAlive && !self.halfClosed,
-                    configuration: self.configuration)
+                    configuration: self.configuration, departures: self.inbox.departures)
                 self.current = exchange
                 self.bodyBytes = 0
-                self.inbox.deliver((head, fields, exchange))
+                self.inbox.requests.deliver((head, fields, exchange))
             }
         case .body(let chunk):
             guard let exchange = self.current else { return }
@@ -78,7 +78,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.current?.clientLeft()
         self.current = nil
-        self.inbox.close()
+        self.inbox.requests.close()
         context.fireChannelInactive()
     }
 
@@ -87,11 +87,11 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.halfClosed = true
             if self.configuration.servesHalfClosedConnections {
                 // The request in flight is answered; no other can come.
-                self.inbox.close()
+                self.inbox.requests.close()
                 if self.current == nil { context.close(promise: nil) }
             } else {
                 self.current?.clientLeft()
-                self.inbox.close()
+                self.inbox.requests.close()
                 context.close(promise: nil)
             }
             return
@@ -103,13 +103,13 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Parser errors were answered before this handler; a reset or a failed read ends the connection.
         self.current?.clientLeft()
         self.current = nil
-        self.inbox.close()
+        self.inbox.requests.close()
         if !(error is HTTPParserError) { context.close(promise: nil) }
     }
 
     /// Answers a refused head with its status and closes.
     private func reject(_ rejection: HeadValidator.Rejection, version: NIOHTTP1.HTTPVersion, context: ChannelHandlerContext) {
-        self.inbox.close()
+        self.inbox.requests.close()
         let status = HTTPResponseStatus(statusCode: rejection.status.code, reasonPhrase: rejection.status.reasonPhrase)
         context.refuse(status, message: rejection.message, version: version)
     }

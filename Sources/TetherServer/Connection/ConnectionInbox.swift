@@ -4,5 +4,10 @@ import NIOHTTP1
 /// A request the event loop has parsed and validated, on its way to the task that serves the connection.
 typealias PendingRequest = (head: HTTPRequestHead, fields: HTTPFields, exchange: Exchange)
 
-/// Hands a connection's requests, one at a time, from its event loop to the task that serves them.
-typealias ConnectionInbox = Mailbox<PendingRequest>
+/// What a connection's event loop hands to the task that serves the connection.
+struct ConnectionInbox: Sendable {
+    /// The requests, one at a time.
+    let requests = Mailbox<PendingRequest>()
+    /// An element each time a client leaves before its response is complete: the request in flight is cancelled.
+    let departures = Mailbox<Void>()
+}

@@ -57,9 +57,15 @@ final class Exchange: Sendable {
     let bodyBufferBytes: Int
     /// The `Server` header's value, if any.
     let serverName: String?
+    /// Where the client leaving before the response is complete is reported, to cancel the request's task.
+    let departures: Mailbox<Void>
 
-    init(channel: any Channel, head: HTTPRequestHead, keepAlive: Bool, configuration: Server.Configuration) {
+    init(
+        channel: any Channel, head: HTTPRequestHead, keepAlive: Bool, configuration: Server.Configuration,
+        departures: Mailbox<Void>
+    ) {
         self.channel = channel
+        self.departures = departures
         self.requestHead = head
         self.keepAlive = keepAlive
         self.bodyBufferBytes = configuration.bodyBufferBytes
@@ -103,17 +109,20 @@ final class Exchange: Sendable {
         waiter?.resume(returning: .body(ByteBuffer(), more: false))
     }
 
-    /// The client has gone: every `receive()` returns `disconnect` from now on, and `send` throws.
+    /// The client has gone: every `receive()` returns `disconnect` from now on, `send` throws, and the request's
+    /// task is cancelled if its response is not complete.
     func clientLeft() {
-        let waiter = self.state.withLockedValue { state -> CheckedContinuation<InboundEvent, any Error>? in
+        let (waiter, cancel) = self.state.withLockedValue { state -> (CheckedContinuation<InboundEvent, any Error>?, Bool) in
+            let cancel = !state.clientGone && !state.response.isComplete
             state.clientGone = true
             state.body.removeAll()
             state.bodyHead = 0
             state.bufferedBytes = 0
             defer { state.waiter = nil }
-            return state.waiter
+            return (state.waiter, cancel)
         }
         waiter?.resume(returning: .disconnect)
+        if cancel { self.departures.deliver(()) }
     }
 
 
