@@ -25,7 +25,11 @@ final class HeadProgressHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var requestLineEnded = false
     /// The last bytes of the request line, where its version stands.
     private var requestLineTail: [UInt8] = []
-    private var deadline: Scheduled<Void>?
+    /// When the connection closes unless its head progresses; `nil` while a request is served.
+    private var deadline: NIODeadline?
+    /// The one timer, armed at or before `deadline`: moving the deadline later, as every request does, leaves
+    /// it alone, and when it fires early it re-arms for what is left.
+    private var timer: (task: Scheduled<Void>, firesAt: NIODeadline)?
     private var context: ChannelHandlerContext?
 
     init(headerTimeout: TimeAmount, keepAliveTimeout: TimeAmount) {
@@ -67,7 +71,7 @@ final class HeadProgressHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// A complete head arrived: no deadline while the request is served.
     func headReceived() {
         self.phase = .inRequest
-        self.cancel()
+        self.deadline = nil
     }
 
     /// The response is complete: the connection idles until the next request.
@@ -108,16 +112,34 @@ final class HeadProgressHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func schedule(_ timeout: TimeAmount) {
-        self.cancel()
+        let deadline = NIODeadline.now() + timeout
+        self.deadline = deadline
+        if let timer = self.timer, timer.firesAt <= deadline { return }
+        self.arm(at: deadline)
+    }
+
+    private func arm(at deadline: NIODeadline) {
+        self.timer?.task.cancel()
+        self.timer = nil
         guard let context = self.context else { return }
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        self.deadline = context.eventLoop.scheduleTask(in: timeout) {
-            loopBound.value.close(promise: nil)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let task = context.eventLoop.scheduleTask(deadline: deadline) { handler.value.timerFired() }
+        self.timer = (task, deadline)
+    }
+
+    private func timerFired() {
+        self.timer = nil
+        guard let deadline = self.deadline else { return }
+        if deadline <= .now() {
+            self.context?.close(promise: nil)
+        } else {
+            self.arm(at: deadline)
         }
     }
 
     private func cancel() {
-        self.deadline?.cancel()
         self.deadline = nil
+        self.timer?.task.cancel()
+        self.timer = nil
     }
 }
