@@ -16,8 +16,11 @@ public typealias BlockingHandler = @Sendable (Request) throws -> Response
 /// is answered 404; one that matches with another method, 405 with `Allow`. HEAD uses the GET handler
 /// unless a HEAD handler is given.
 public struct Router: Sendable {
-    enum Route: Sendable {
+    /// A registered handler.
+    public enum Route: Sendable {
+        /// Runs on the request's task.
         case async(Handler)
+        /// Runs on the web layer's thread pool.
         case blocking(BlockingHandler)
     }
 
@@ -84,14 +87,17 @@ public struct Router: Sendable {
     }
 
     /// What a look-up found.
-    enum Match {
+    public enum Match: Sendable {
+        /// The route, with the parameters its pattern captured.
         case found(Route, Parameters)
+        /// The path matches, but only for other methods.
         case methodNotAllowed(allowed: [HTTPRequest.Method])
+        /// No pattern matches the path.
         case notFound
     }
 
-    /// Finds the handler for `method` on `path`.
-    func match(_ method: HTTPRequest.Method, path: String) -> Match {
+    /// Finds the handler for `method` on `path` (percent-decoded), as the web layer does for each request.
+    public func match(_ method: HTTPRequest.Method, path: String) -> Match {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         var parameters = Parameters()
         guard let node = self.root.find(segments[...], parameters: &parameters) else { return .notFound }

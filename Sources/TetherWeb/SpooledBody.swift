@@ -142,7 +142,8 @@ extension SpooledBody {
     ///
     /// Throws ``RequestAborted`` when the client leaves, ``BodyTooLarge`` past `limits.maxBodySize`, and
     /// ``ProtocolError`` for an event that is not a body chunk; the temporary file is gone on every throw.
-    static func read(
+    /// Files are written on `threadPool`.
+    public static func read(
         from receive: Receive,
         limits: WebApplication.Configuration,
         threadPool: NIOThreadPool
