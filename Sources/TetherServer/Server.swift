@@ -97,7 +97,9 @@ public final class Server: Service, Sendable {
                     try await serverChannel.executeThenClose { inbound in
                         for try await accepted in inbound {
                             guard let (channel, inbox) = accepted else { continue }
-                            group.addTask { await self.serveConnection(channel, inbox) }
+                            group.addTask(executorPreference: EventLoopTaskExecutor(channel.eventLoop)) {
+                                await self.serveConnection(channel, inbox)
+                            }
                         }
                     }
                 } catch is CancellationError {
