@@ -34,6 +34,14 @@ extension Server {
         }
     }
 
+    /// What the server offers every request, built once: each scope shares its storage.
+    private static let scopeExtensions = {
+        var extensions = ScopeExtensions()
+        extensions[FileSend.self] = true
+        extensions[CancelOnDisconnect.self] = true
+        return extensions
+    }()
+
     /// Runs the application on one request; returns whether the connection can serve another.
     private func serveRequest(
         _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, on channel: any Channel
@@ -46,8 +54,7 @@ extension Server {
             httpVersion: TetherGateway.HTTPVersion(major: head.version.major, minor: head.version.minor),
             client: channel.remoteAddress,
             server: channel.localAddress)
-        scope.extensions[FileSend.self] = true
-        scope.extensions[CancelOnDisconnect.self] = true
+        scope.extensions = Self.scopeExtensions
 
         var failure: (any Error)?
         do {
