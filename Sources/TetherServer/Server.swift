@@ -97,7 +97,8 @@ public final class Server: Service, Sendable {
                     try await serverChannel.executeThenClose { inbound in
                         for try await accepted in inbound {
                             guard let (channel, inbox) = accepted else { continue }
-                            group.addTask(executorPreference: EventLoopTaskExecutor(channel.eventLoop)) {
+                            let executor = configuration.runsRequestsOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
+                            group.addTask(executorPreference: executor) {
                                 await self.serveConnection(channel, inbox)
                             }
                         }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import NIOPosix
 import TetherGateway
 import TetherServer
 import TetherWeb
@@ -60,12 +61,14 @@ import Testing
         }
     }
 
-    @Test(arguments: Leaving.allCases)
-    func theServerCancelsAnApplicationThatDoesNotListen(leaving: Leaving) async throws {
+    @Test(arguments: Leaving.allCases, [true, false])
+    func theServerCancelsAnApplicationThatDoesNotListen(leaving: Leaving, onEventLoop: Bool) async throws {
         let (started, cancelled) = (Latch(), Latch())
         let offered = Box<Bool?>(nil)
+        let ranOnEventLoop = Box<Bool?>(nil)
         let app = InlineApplication { scope, receive, _ in
             if case .http(let scope) = scope { offered.value = scope.extensions[CancelOnDisconnect.self] }
+            ranOnEventLoop.value = MultiThreadedEventLoopGroup.currentEventLoop != nil
             _ = try await receive()
             started.open()
             do {
@@ -75,13 +78,14 @@ import Testing
                 throw error
             }
         }
-        try await withServer(app) { port, _ in
+        try await withServer(app, configure: { $0.runsRequestsOnEventLoop = onEventLoop }) { port, _ in
             let client = try await RawClient.connect(port: port)
             try await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(await started.wait())
             try await Self.leave(client, by: leaving)
             #expect(await cancelled.wait())
             #expect(offered.value == true)
+            #expect(ranOnEventLoop.value == onEventLoop)
         }
     }
 
