@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import NIOCore
 import NIOPosix
 import TetherGateway
@@ -160,4 +161,47 @@ import Testing
             #expect(try await echoed.body.collect(upTo: 16 << 20) == payload)
         }
     }
+
+    #if os(Linux)
+    @Test func aSlowReaderHoldsOnlyTheBufferedPartOfALargeBody() async throws {
+        // The application takes chunks more slowly than they arrive, so reads pause and resume and the
+        // buffer never drains: a chunk it has received must be let go all the same.
+        let total = 256 << 20
+        let received = Box(0)
+        let peakGrowth = Box(0)
+        let app = InlineApplication { _, receive, send in
+            let before = residentBytes()
+            while case .body(let chunk, let more) = try await receive() {
+                received.mutate { $0 += chunk.readableBytes }
+                peakGrowth.mutate { $0 = max($0, residentBytes() - before) }
+                try await Task.sleep(for: .microseconds(20))
+                if !more { break }
+            }
+            try await send(.start(status: .noContent, headers: [:]))
+            try await send(.body(ByteBuffer(), more: false))
+        }
+        // A buffer of many chunks: reads resume when it is half empty, before it has drained.
+        try await withServer(app, configure: { $0.bodyBufferBytes = 1 << 20 }) { port, _ in
+            let client = try await RawClient.connect(port: port)
+            try await client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \(total)\r\n\r\n")
+            let slice = ByteBuffer(repeating: 0x61, count: 1 << 20)
+            for _ in 0..<(total >> 20) { try await client.send(slice) }
+            try await client.waitFor("204 No Content", timeout: .seconds(120))
+        }
+        #expect(received.value == total)
+        // Other tests run alongside: the bound is loose, far under the 256 MiB that retained chunks would cost.
+        #expect(peakGrowth.value < 96 << 20)
+    }
+    #endif
 }
+
+#if os(Linux)
+/// The process's resident memory, from /proc.
+func residentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+    else { return 0 }
+    return kilobytes * 1024
+}
+#endif

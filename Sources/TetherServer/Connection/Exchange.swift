@@ -11,8 +11,8 @@ import TetherGateway
 /// and `send`. Every field lives under one lock, and no call waits while holding it.
 final class Exchange: Sendable {
     struct State {
-        var body: [ByteBuffer] = []
-        var bodyHead = 0
+        /// Chunks the application has not received yet; a received chunk leaves the queue at once.
+        var body = CircularBuffer<ByteBuffer>()
         var bufferedBytes = 0
         var bodyEnded = false
         var endDelivered = false
@@ -27,14 +27,8 @@ final class Exchange: Sendable {
         /// The event `receive()` returns now, and whether reads resume, or `nil` when it must wait.
         mutating func nextEvent(bufferLimit: Int) -> (InboundEvent, resumeReads: Bool)? {
             if self.clientGone || self.response.isComplete { return (.disconnect, false) }
-            if self.bodyHead < self.body.count {
-                let chunk = self.body[self.bodyHead]
-                self.bodyHead += 1
+            if let chunk = self.body.popFirst() {
                 self.bufferedBytes -= chunk.readableBytes
-                if self.bodyHead == self.body.count {
-                    self.body.removeAll(keepingCapacity: true)
-                    self.bodyHead = 0
-                }
                 let last = self.bodyEnded && self.body.isEmpty
                 if last { self.endDelivered = true }
                 let resume = self.readsPaused && self.bufferedBytes < bufferLimit / 2
@@ -101,7 +95,7 @@ final class Exchange: Sendable {
     func bodyEnded() {
         let waiter = self.state.withLockedValue { state -> CheckedContinuation<InboundEvent, any Error>? in
             state.bodyEnded = true
-            guard state.body.count == state.bodyHead, !state.endDelivered, let waiter = state.waiter else { return nil }
+            guard state.body.isEmpty, !state.endDelivered, let waiter = state.waiter else { return nil }
             state.waiter = nil
             state.endDelivered = true
             return waiter
@@ -116,7 +110,6 @@ final class Exchange: Sendable {
             let cancel = !state.clientGone && !state.response.isComplete
             state.clientGone = true
             state.body.removeAll()
-            state.bodyHead = 0
             state.bufferedBytes = 0
             defer { state.waiter = nil }
             return (state.waiter, cancel)
