@@ -84,9 +84,15 @@ public final class SpooledBody: Sendable {
     }
 
     private func readBlocking(from offset: Int64, upTo count: Int) throws -> ByteBuffer {
-        guard case .file(_, let descriptor) = self.storage else { return ByteBuffer() }
-        guard !self.closed.load(ordering: .acquiring) else { throw BodyClosedError() }
         var buffer = ByteBuffer()
+        try self.readBlocking(into: &buffer, from: offset, upTo: count)
+        return buffer
+    }
+
+    /// Appends up to `count` bytes from `offset` of the file to `buffer`.
+    private func readBlocking(into buffer: inout ByteBuffer, from offset: Int64, upTo count: Int) throws {
+        guard case .file(_, let descriptor) = self.storage else { return }
+        guard !self.closed.load(ordering: .acquiring) else { throw BodyClosedError() }
         try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
             var filled = 0
             while filled < count {
@@ -98,7 +104,6 @@ public final class SpooledBody: Sendable {
             }
             return filled
         }
-        return buffer
     }
 
     /// The body's chunks, read lazily.
@@ -125,10 +130,15 @@ public final class SpooledBody: Sendable {
                 case .memory(let bytes):
                     chunk = bytes.getSlice(at: bytes.readerIndex + Int(self.offset), length: length)!
                 case .file:
+                    // The chunk is allocated here and filled on the pool: allocated there, it would leave
+                    // memory in each pool thread's malloc arena.
                     let (body, offset) = (self.body, self.offset)
-                    chunk = try await body.threadPool.runIfActive {
-                        try body.readBlocking(from: offset, upTo: length)
+                    let buffer = NIOLockedValueBox(ByteBuffer())
+                    buffer.withLockedValue { $0.reserveCapacity(length) }
+                    try await body.threadPool.runIfActive {
+                        try buffer.withLockedValue { try body.readBlocking(into: &$0, from: offset, upTo: length) }
                     }
+                    chunk = buffer.withLockedValue { $0 }
                 }
                 self.offset += Int64(length)
                 return chunk
@@ -140,15 +150,17 @@ public final class SpooledBody: Sendable {
 extension SpooledBody {
     /// Reads a request body from `receive` into memory, then into a temporary file past `limits.spoolThreshold`.
     ///
-    /// Throws ``RequestAborted`` when the client leaves, ``BodyTooLarge`` past `limits.maxBodySize`, and
-    /// ``ProtocolError`` for an event that is not a body chunk; the temporary file is gone on every throw.
-    /// Files are written on `threadPool`.
+    /// A body whose `declaredLength` (its Content-Length) is already past the threshold goes to the file from its
+    /// first byte, as Django does. Throws ``RequestAborted`` when the client leaves, ``BodyTooLarge`` past
+    /// `limits.maxBodySize`, and ``ProtocolError`` for an event that is not a body chunk; the temporary file is
+    /// gone on every throw. Files are written on `threadPool`.
     public static func read(
         from receive: Receive,
+        declaredLength: Int64? = nil,
         limits: WebApplication.Configuration,
         threadPool: NIOThreadPool
     ) async throws -> SpooledBody {
-        var spool = Spool(limits: limits)
+        var spool = Spool(limits: limits, declaredLength: declaredLength)
         do {
             while true {
                 let event = try await receive()
@@ -172,12 +184,17 @@ extension SpooledBody {
 /// The body being read: memory, then a temporary file.
 private struct Spool {
     let limits: WebApplication.Configuration
+    /// Bytes the body may reach in memory: the configured threshold, or 0 when the body is known to be larger.
+    let memoryLimit: Int64
+    /// The body while it fits in memory; then the bytes on their way to the file, copied together so that
+    /// they do not pin the connection's read buffers.
     var memory = ByteBuffer()
     var file: (path: FilePath, descriptor: SystemPackage.FileDescriptor)?
     var count: Int64 = 0
 
-    init(limits: WebApplication.Configuration) {
+    init(limits: WebApplication.Configuration, declaredLength: Int64?) {
         self.limits = limits
+        self.memoryLimit = (declaredLength ?? 0) > limits.spoolThreshold ? 0 : limits.spoolThreshold
     }
 
     mutating func append(_ chunk: ByteBuffer, threadPool: NIOThreadPool) async throws {
@@ -191,9 +208,7 @@ private struct Spool {
         } else {
             self.memory.writeImmutableBuffer(chunk)
         }
-        if self.memory.readableBytes >= self.limits.writeBatchSize
-            || (self.file == nil && self.count > self.limits.spoolThreshold)
-        {
+        if self.file == nil ? self.count > self.memoryLimit : self.memory.readableBytes >= self.limits.writeBatchSize {
             try await self.flush(threadPool: threadPool)
         }
     }
@@ -214,6 +229,7 @@ private struct Spool {
         let existing = self.file
         let directory = self.limits.temporaryDirectory
         self.memory = ByteBuffer()
+        self.memory.reserveCapacity(self.limits.writeBatchSize)
         // A file created by a cancelled task's job is still handed back, so that it can be discarded.
         let created = NIOLockedValueBox<(path: FilePath, descriptor: SystemPackage.FileDescriptor)?>(nil)
         do {

@@ -102,9 +102,8 @@ public struct WebApplication: Application {
             throw UnsupportedScope(type: scope.type)
         }
         let sender = ResponseSender(send: send, scope: scope, fileChunkSize: self.configuration.fileChunkSize)
-        if let limit = self.configuration.maxBodySize,
-            let declared = scope.headers[.contentLength].flatMap(Int64.init), declared > limit
-        {
+        let declaredLength = scope.headers[.contentLength].flatMap(Int64.init)
+        if let limit = self.configuration.maxBodySize, let declared = declaredLength, declared > limit {
             try await sender.send(HTTPError(.contentTooLarge, message: BodyTooLarge(limit: limit).description).response)
             return
         }
@@ -112,7 +111,8 @@ public struct WebApplication: Application {
         let body: SpooledBody
         do {
             body = try await SpooledBody.read(
-                from: receive, limits: self.configuration, threadPool: self.configuration.threadPool)
+                from: receive, declaredLength: declaredLength,
+                limits: self.configuration, threadPool: self.configuration.threadPool)
         } catch is RequestAborted, is CancellationError {
             // The client left while sending its body (the server may also have cancelled this task).
             return

@@ -98,6 +98,40 @@ import Testing
         #expect(directory.contents == [])
     }
 
+    @Test func aBodyPastOneWriteBatchButUnderTheThresholdStaysInMemory() async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = WebApplication.Configuration.spooling(to: directory.path, threshold: 1 << 20)
+        configuration.writeBatchSize = 64 * 1024
+        let file = Box<String?>("unset")
+        var router = Router()
+        router.post("/") { request in
+            file.value = request.body.temporaryFile?.string
+            return .text("\(request.body.count)")
+        }
+        let client = TestClient(WebApplication(router: router, configuration: configuration))
+        #expect(try await client.post("/", body: .repeating(1, count: 600 * 1024)).text == "614400")
+        #expect(file.value == nil)
+    }
+
+    @Test func aDeclaredLengthPastTheThresholdGoesToAFileFromTheFirstChunk() async throws {
+        let directory = try TemporaryDirectory()
+        var router = Router()
+        router.post("/") { request in .text("\(try await request.body.bytes().readableBytes)") }
+        let communicator = ApplicationCommunicator(
+            WebApplication(router: router, configuration: .spooling(to: directory.path, threshold: 1000)),
+            scope: httpScope(.post, "/", headers: [.contentLength: "2000"]))
+        communicator.send(.body(.repeating(1, count: 10), more: true))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while directory.contents.isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(directory.contents.count == 1)
+        communicator.send(.body(.repeating(1, count: 1990), more: false))
+        let events = try await receiveResponse(from: communicator)
+        #expect(events.last == .body(ByteBuffer(string: "2000"), more: false))
+        #expect(directory.contents == [])
+    }
+
     @Test func blockingHandlersReadTheFileOnTheirThread() async throws {
         let directory = try TemporaryDirectory()
         var router = Router()
