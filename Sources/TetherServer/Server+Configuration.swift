@@ -7,8 +7,9 @@ extension Server {
         public var host = "127.0.0.1"
         /// The port to bind; 0 picks a free one (read it from ``Server/localAddress``). Default 8000.
         public var port = 8000
-        /// Connections the kernel queues before they are accepted. Default 256.
-        public var backlog: Int32 = 256
+        /// Connections the kernel queues before they are accepted (capped by `net.core.somaxconn`). Default 2048,
+        /// as uvicorn's: a burst of a thousand clients is not dropped and retried a second later.
+        public var backlog: Int32 = 2048
         /// Connections served at once; more are answered 503 and closed. Default 10,000.
         public var maxConnections = 10_000
         /// Bytes of a request head (target and fields) before it is refused with 431. Default 16 KiB.
