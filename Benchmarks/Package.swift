@@ -6,7 +6,9 @@ let package = Package(
     name: "TetherBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
+        .package(name: "Tether", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // The ceiling: the smallest correct SwiftNIO HTTP/1.1 hello server.
@@ -17,7 +19,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
-        )
+        ),
+        // Micro-benchmarks (package-benchmark): `swift package benchmark`.
+        .executableTarget(
+            name: "TetherBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TetherWeb", package: "Tether"),
+                .product(name: "TetherGateway", package: "Tether"),
+                .product(name: "TetherTesting", package: "Tether"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/TetherBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

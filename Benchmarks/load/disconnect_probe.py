@@ -40,33 +40,36 @@ def latency(port, count):
     samples = []
     for _ in range(count):
         before = stats(port)
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"POST /slow/?ms=10000 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        wait_for(port, lambda st: st["started"] > before["started"])
-        time.sleep(0.02)
-        closed = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-        s.close()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"POST /slow/?ms=10000 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            wait_for(port, lambda st: st["started"] > before["started"])
+            time.sleep(0.02)
+            closed = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            s.close()
         after = wait_for(port, lambda st: st["cancelled"] > before["cancelled"])
         samples.append((after["last_cancel_ns"] - closed) / 1e6)
     samples.sort()
     p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
-    print(f"close->cancel over {count} requests: p50 {p(0.5):.3f} ms, p99 {p(0.99):.3f} ms, max {samples[-1]:.3f} ms, mean {statistics.mean(samples):.3f} ms")
+    return {"count": count, "p50_ms": p(0.5), "p99_ms": p(0.99), "max_ms": samples[-1],
+            "mean_ms": statistics.mean(samples), "samples_ms": samples}
 
 
 def wave(port, count):
     before = stats(port)
     sockets = []
-    for _ in range(count):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(b"GET /slow/?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n")
-        sockets.append(s)
-    wait_for(port, lambda st: st["started"] >= before["started"] + count, timeout=30)
-    first_close = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-    for s in sockets:
-        s.close()
+    try:
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sockets.append(s)
+            s.sendall(b"GET /slow/?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(port, lambda st: st["started"] >= before["started"] + count, timeout=30)
+        first_close = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    finally:
+        for s in sockets:
+            s.close()
     after = wait_for(port, lambda st: st["cancelled"] >= before["cancelled"] + count, timeout=30)
-    cancelled = after["cancelled"] - before["cancelled"]
-    print(f"wave of {count}: {cancelled} cancelled, the last {(after['last_cancel_ns'] - first_close) / 1e6:.2f} ms after the first close")
+    return {"count": count, "cancelled": after["cancelled"] - before["cancelled"],
+            "last_cancel_after_first_close_ms": (after["last_cancel_ns"] - first_close) / 1e6}
 
 
 def main():
@@ -75,7 +78,12 @@ def main():
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args()
-    {"latency": latency, "wave": wave}[args.mode](args.port, args.count)
+    if args.mode == "latency":
+        r = latency(args.port, args.count)
+        print(f"close->cancel over {r['count']} requests: p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, max {r['max_ms']:.3f} ms, mean {r['mean_ms']:.3f} ms")
+    else:
+        r = wave(args.port, args.count)
+        print(f"wave of {r['count']}: {r['cancelled']} cancelled, the last {r['last_cancel_after_first_close_ms']:.2f} ms after the first close")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Draws the results of run.py as one PNG with two panels: hello requests/s per pair, tether against the
+baseline (the ratio written on top), and the close->cancel latency (p50, p99, max) against the 1 ms target.
+
+  python3 Benchmarks/load/plot.py [results.json] [--output results.png]
+
+Needs matplotlib (pip install matplotlib).
+"""
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET_MS = 1.0
+
+
+def empty(axis, title, why):
+    axis.set_title(title)
+    axis.text(0.5, 0.5, why, ha="center", va="center", transform=axis.transAxes, color="gray")
+    axis.set_xticks([])
+    axis.set_yticks([])
+
+
+def hello_panel(axis, hello):
+    title = "GET /hello/ requests/s (wrk -t1 -c64)"
+    if not hello or not hello.get("pairs"):
+        return empty(axis, title, (hello or {}).get("error", "not measured"))
+    pairs = hello["pairs"]
+    xs = range(len(pairs))
+    width = 0.38
+    tether = [p["tether"]["requests_per_s"] for p in pairs]
+    baseline = [p["baseline"]["requests_per_s"] for p in pairs]
+    axis.bar([x - width / 2 for x in xs], tether, width, label="tether-demo", color="#1f77b4")
+    axis.bar([x + width / 2 for x in xs], baseline, width, label="SwiftNIO baseline", color="#999999")
+    top = max(tether + baseline)
+    for x, p, t, b in zip(xs, pairs, tether, baseline):
+        ratio = p.get("ratio_requests_per_s")
+        label = f"{ratio:.2f}x" if ratio else "-"
+        axis.text(x, max(t, b) + top * 0.02, label, ha="center", va="bottom", fontweight="bold")
+    axis.set_ylim(0, top * 1.3)
+    axis.set_xticks(list(xs), [f"pair {p['pair']}" for p in pairs])
+    axis.set_ylabel("requests/s")
+    axis.set_title(f"{title}, {hello.get('seconds')} s per run\nratio tether/baseline on top")
+    axis.legend(loc="upper left", ncol=2, frameon=False)
+
+
+def cancel_panel(axis, cancel):
+    title = "close -> cancel latency, POST /slow/ with 1 KiB"
+    if not cancel or "p50_ms" not in cancel:
+        return empty(axis, title, (cancel or {}).get("error", "not measured"))
+    names = ["p50", "p99", "max"]
+    values = [cancel["p50_ms"], cancel["p99_ms"], cancel["max_ms"]]
+    colors = ["#2ca02c" if v <= TARGET_MS else "#d62728" for v in values]
+    axis.bar(names, values, color=colors, width=0.55)
+    axis.axhline(TARGET_MS, color="black", linestyle="--", linewidth=1)
+    axis.text(2.45, TARGET_MS, f" {TARGET_MS:g} ms target", va="bottom", ha="right", fontsize=9)
+    top = max(values + [TARGET_MS])
+    if top > 20 * TARGET_MS:  # one outlier should not flatten the rest
+        axis.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter
+
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:
+        axis.set_ylim(0, top * 1.2)
+    for name, value in zip(names, values):
+        axis.text(name, value, f"{value:.3f}", ha="center", va="bottom")
+    axis.set_ylabel("ms")
+    axis.set_title(f"{title}\n{cancel.get('count')} sequential requests (tether-demo)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="?", default=os.path.join(HERE, "results.json"))
+    parser.add_argument("--output", default=os.path.join(HERE, "results.png"))
+    args = parser.parse_args()
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("plot.py needs matplotlib: pip install matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(args.results) as f:
+        results = json.load(f)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})
+    hello_panel(left, results.get("hello"))
+    cancel_panel(right, results.get("cancel"))
+    m = results.get("machine", {})
+    figure.suptitle(f"Tether load benchmarks: {m.get('cores')} cores, {m.get('cpu_model')}, {m.get('kernel')}; "
+                    f"{results.get('date')}", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(args.output, dpi=120)
+    print(args.output)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

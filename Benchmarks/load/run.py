@@ -1,0 +1,743 @@
+#!/usr/bin/env python3
+"""Load benchmarks of tether-demo, against the raw SwiftNIO baseline where the comparison makes sense.
+
+  hello   N pairs, tether-demo then baseline, one server at a time: a 2 s wrk warm-up is discarded, then
+          `wrk -t1 -c64 -d{seconds}s --latency` on GET /hello/: requests/s, p50, p99, resident memory.
+  cancel  tether only: sequential POST /slow/ with a 1 KiB body, each closed 20 ms after the handler started;
+          close->cancel latency p50, p99, max (disconnect_probe.py latency).
+  wave    tether only: N concurrent clients on GET /slow/?ms=60000, all closed at once; time from the first
+          close until the last handler is cancelled (disconnect_probe.py wave).
+  upload  tether only: POST /upload/ of N MiB with Content-Length, 1 MiB sendall() calls from memory, spooled
+          to a fresh temporary directory; MB/s (10^6 bytes) and resident memory growth.
+  idle    tether and baseline, one at a time: 1,000 keep-alive connections that made one GET /hello/ each,
+          left idle; resident memory with them open minus before.
+
+Every measurement starts a fresh server on a free port of 127.0.0.1 and stops it afterwards, also on errors.
+Needs Python 3 (stdlib only), wrk, and Linux (/proc). Prints a markdown table and writes a JSON file;
+draw it with plot.py.
+
+  python3 Benchmarks/load/run.py                       # the full default run, a few minutes
+  python3 Benchmarks/load/run.py --skip-build --pairs 1 --seconds 2 --cancel-count 20 \\
+      --wave-count 50 --upload-mib 64                  # a quick check
+"""
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import select
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+TETHER = os.path.join(ROOT, ".build", "release", "tether-demo")
+BASELINE = os.path.join(ROOT, "Benchmarks", ".build", "release", "baseline")
+SECTIONS = ["hello", "cancel", "wave", "upload", "idle"]
+HOST = "127.0.0.1"
+MIB = 1 << 20
+
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ left next to the scripts
+import disconnect_probe as probe  # noqa: E402  (the sibling script: latency and wave)
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+
+def _load_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except Exception:  # not Linux, or no libc symbol: the try/finally below still stops servers
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent():
+    """In the forked server: SIGKILL when this driver dies, even by SIGKILL (PR_SET_PDEATHSIG = 1)."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    """VmRSS, VmHWM, Threads... of /proc/PID/status, memory in KiB."""
+    result = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "Threads"):
+                result[key] = int(value.split()[0])
+    return result
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def reset_hwm(pid):
+    """`echo 5 > /proc/PID/clear_refs` resets VmHWM to VmRSS; returns whether it did."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    st = proc_status(pid)
+    return st["VmHWM"] <= st["VmRSS"] + 1024  # within 1 MiB: the process may have grown in between
+
+
+class Server:
+    """A server process on a free port: started, awaited until GET /hello/ answers, stopped on exit."""
+
+    def __init__(self, kind, temporary_directory=None):
+        self.kind = kind
+        self.port = free_port()
+        if kind == "tether":
+            self.argv = [TETHER, "--port", str(self.port), "--log-level", "warning"]
+            if temporary_directory:
+                self.argv += ["--temporary-directory", temporary_directory]
+        else:
+            self.argv = [BASELINE, str(self.port)]
+        self.proc = None
+        self.log_file = None
+        self.output = ""
+        self.stop_note = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def __enter__(self):
+        self.log_file = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_die_with_parent)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def _wait_ready(self, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} before answering: {self._read_log()}")
+            try:
+                status, _, body = http_get(self.port, "/hello/", timeout=1.0)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.kind} did not answer GET /hello/ within {timeout} s")
+
+    def _read_log(self):
+        self.log_file.seek(0)
+        return self.log_file.read().decode(errors="replace")
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.proc is None:
+            return False
+        if self.proc.poll() is None:
+            # tether-demo drains requests in flight on SIGTERM (up to its 30 s grace period); after an error
+            # there may be one (a /slow/ of the probe), so wait less before SIGKILL
+            patience = 10 if exc_type is None else 3
+            started = time.monotonic()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=patience)
+                elapsed = time.monotonic() - started
+                if elapsed > 1.0:
+                    self.stop_note = f"SIGTERM took {elapsed:.1f} s"
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                self.stop_note = f"did not stop within {patience} s of SIGTERM: killed"
+        else:
+            self.stop_note = f"had already exited with {self.proc.returncode}"
+        if self.proc.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL) and self.stop_note is None:
+            self.stop_note = f"exit status {self.proc.returncode}"
+        self.output = self._read_log()
+        self.log_file.close()
+        lines = [l for l in self.output.splitlines() if l.strip() and not l.startswith("baseline listening on")]
+        if lines:
+            log(f"  [{self.kind} output, {len(lines)} lines] " + " | ".join(lines[:5]))
+        if self.stop_note:
+            log(f"  [{self.kind}] {self.stop_note}")
+        return False
+
+    def notes(self):
+        """What the server said or did out of the ordinary, for the JSON."""
+        lines = [l for l in self.output.splitlines() if l.strip() and not l.startswith("baseline listening on")]
+        result = {}
+        if lines:
+            result["server_output"] = lines[:20] + ([f"... {len(lines) - 20} more lines"] if len(lines) > 20 else [])
+        if self.stop_note:
+            result["server_stop"] = self.stop_note
+        return result
+
+
+# ---------------------------------------------------------------- raw HTTP
+
+
+def read_response(sock, max_head=64 * 1024):
+    """One HTTP/1.1 response with a Content-Length: (status, headers, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        if len(buf) > max_head:
+            raise ValueError("response head too large")
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed before a whole response head ({len(buf)} bytes)")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    if "content-length" not in headers:
+        raise ValueError(f"response without Content-Length: {lines[0]} {headers}")
+    length = int(headers["content-length"])
+    while len(rest) < length:
+        chunk = sock.recv(max(65536, length - len(rest)))
+        if not chunk:
+            raise ConnectionError("connection closed in the middle of a response body")
+        rest += chunk
+    return status, headers, rest[:length]
+
+
+def http_get(port, path, timeout=5.0):
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        return read_response(s)
+
+
+# ---------------------------------------------------------------- hello
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def _to_ms(value, unit):
+    return float(value) * _UNITS[unit]
+
+
+def parse_wrk(text):
+    def find(pattern, cast=float, default=None):
+        m = re.search(pattern, text, re.MULTILINE)
+        return cast(m.group(1)) if m else default
+
+    result = {
+        "requests_per_s": find(r"^Requests/sec:\s+([\d.]+)"),
+        "requests": find(r"^\s*(\d+) requests in", int),
+        "non_2xx": find(r"Non-2xx or 3xx responses:\s+(\d+)", int, 0),
+    }
+    for q in ("50", "99"):
+        m = re.search(rf"^\s+{q}(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.MULTILINE)
+        result[f"p{q}_ms"] = _to_ms(*m.groups()) if m else None
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {}
+    if result["requests_per_s"] is None or result["p50_ms"] is None or result["p99_ms"] is None:
+        raise ValueError(f"could not parse wrk output:\n{text}")
+    return result
+
+
+def wrk(port, seconds, latency):
+    cmd = ["wrk", "-t1", "-c64", f"-d{seconds}s"] + (["--latency"] if latency else []) + [f"http://{HOST}:{port}/hello/"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr or done.stdout}")
+    return done.stdout
+
+
+def hello_one(kind, seconds):
+    with Server(kind) as server:
+        rss_idle = proc_status(server.pid)["VmRSS"]
+        wrk(server.port, 2, latency=False)  # warm-up, discarded
+        rss_before = proc_status(server.pid)["VmRSS"]
+        result = parse_wrk(wrk(server.port, seconds, latency=True))
+        st = proc_status(server.pid)
+        result.update({
+            "rss_idle_mib": rss_idle / 1024,          # after the first GET /hello/, before the warm-up
+            "rss_before_mib": rss_before / 1024,      # after the warm-up, before the measured run
+            "rss_after_mib": st["VmRSS"] / 1024,
+            "peak_rss_mib": st["VmHWM"] / 1024,       # VmHWM: the peak over the process's life
+            "threads": st["Threads"],
+        })
+    result.update(server.notes())
+    return result
+
+
+def run_hello(args):
+    pairs = []
+    log(f"| pair | server | requests/s | p50 ms | p99 ms | RSS before MiB | peak RSS MiB | tether/baseline |")
+    log(f"|---|---|---:|---:|---:|---:|---:|---:|")
+    for index in range(1, args.pairs + 1):
+        t = hello_one("tether", args.seconds)
+        b = hello_one("baseline", args.seconds)
+        ratio = t["requests_per_s"] / b["requests_per_s"] if b["requests_per_s"] else None
+        pair = {"pair": index, "tether": t, "baseline": b, "ratio_requests_per_s": ratio,
+                "ratio_p50": t["p50_ms"] / b["p50_ms"] if b["p50_ms"] else None,
+                "ratio_p99": t["p99_ms"] / b["p99_ms"] if b["p99_ms"] else None}
+        pairs.append(pair)
+        for name, r, rat in (("tether", t, f"{ratio:.3f}" if ratio else "-"), ("baseline", b, "")):
+            errors = sum(r["socket_errors"].values()) + r["non_2xx"]
+            flag = f" ({errors} errors)" if errors else ""
+            log(f"| {index} | {name} | {r['requests_per_s']:.0f}{flag} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+                f"| {r['rss_before_mib']:.1f} | {r['peak_rss_mib']:.1f} | {rat} |")
+    med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+    summary = {
+        "tether_requests_per_s_median": med([p["tether"]["requests_per_s"] for p in pairs]),
+        "baseline_requests_per_s_median": med([p["baseline"]["requests_per_s"] for p in pairs]),
+        "ratio_median": med([p["ratio_requests_per_s"] for p in pairs if p["ratio_requests_per_s"]]),
+    }
+    return {"seconds": args.seconds, "wrk": "wrk -t1 -c64 --latency, after a discarded 2 s warm-up",
+            "pairs": pairs, "summary": summary}
+
+
+# ---------------------------------------------------------------- cancel and wave (disconnect_probe.py)
+
+
+def run_cancel(args):
+    with Server("tether") as server:
+        result = probe.latency(server.port, args.cancel_count)
+        result["server_stats"] = probe.stats(server.port)
+    result.update(server.notes())
+    s = result["server_stats"]
+    if s["cancelled"] != args.cancel_count or s["completed"] != 0:
+        result["warning"] = f"expected {args.cancel_count} cancelled and 0 completed, server says {s}"
+        log(f"  WARNING: {result['warning']}")
+    return result
+
+
+def run_wave(args):
+    with Server("tether") as server:
+        fds_before = open_fds(server.pid)
+        result = probe.wave(server.port, args.wave_count)
+        result["server_stats"] = probe.stats(server.port)
+        # the connections should be gone on the server's side too (bounded wait)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (open_fds(server.pid) or 0) > fds_before + 5:
+            time.sleep(0.05)
+        result["server_fds_before"], result["server_fds_after"] = fds_before, open_fds(server.pid)
+    result.update(server.notes())
+    if result["cancelled"] != args.wave_count:
+        result["warning"] = f"{result['cancelled']} of {args.wave_count} cancelled"
+        log(f"  WARNING: {result['warning']}")
+    return result
+
+
+# ---------------------------------------------------------------- upload
+
+
+class Sampler(threading.Thread):
+    """Polls VmRSS of a process and the size of a directory every 10 ms until stopped (at most `limit` s)."""
+
+    def __init__(self, pid, directory, limit):
+        super().__init__(daemon=True)
+        self.pid, self.directory, self.limit = pid, directory, limit
+        self.stop_event = threading.Event()
+        self.peak_rss_kib = 0
+        self.samples = 0
+        self.peak_spool_bytes = 0
+        self.spool_files_seen = set()
+
+    def run(self):
+        deadline = time.monotonic() + self.limit
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            try:
+                self.peak_rss_kib = max(self.peak_rss_kib, proc_status(self.pid)["VmRSS"])
+                size = 0
+                for entry in os.scandir(self.directory):
+                    self.spool_files_seen.add(entry.name)
+                    with contextlib.suppress(OSError):
+                        size += entry.stat().st_size
+                self.peak_spool_bytes = max(self.peak_spool_bytes, size)
+                self.samples += 1
+            except OSError:
+                pass
+            self.stop_event.wait(0.01)
+
+
+def run_upload(args):
+    total = args.upload_mib * MIB
+    directory = tempfile.mkdtemp(prefix="tether-upload-", dir="/tmp")
+    try:
+        with Server("tether", temporary_directory=directory) as server:
+            hwm_reset = reset_hwm(server.pid)
+            rss_before = proc_status(server.pid)["VmRSS"]
+            chunk = b"\xa5" * MIB
+            sampler = Sampler(server.pid, directory, limit=600)
+            sampler.start()
+            try:
+                with socket.create_connection((HOST, server.port), timeout=60) as s:
+                    head = (f"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                            f"Content-Length: {total}\r\nConnection: close\r\n\r\n").encode()
+                    started = time.perf_counter()
+                    s.sendall(head)
+                    for _ in range(args.upload_mib):
+                        s.sendall(chunk)
+                    sent = time.perf_counter()
+                    status, _, body = read_response(s)
+                    answered = time.perf_counter()
+            finally:
+                sampler.stop_event.set()
+                sampler.join(timeout=5)
+            st = proc_status(server.pid)
+            answer = json.loads(body) if status == 200 else body.decode(errors="replace")
+            # the spooled file is removed when the request ends, just after the response: wait for it (bounded)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and os.listdir(directory):
+                time.sleep(0.02)
+            left = os.listdir(directory)
+        seconds = answered - started
+        peak_kib = max(sampler.peak_rss_kib, st["VmHWM"] if hwm_reset else 0)
+        result = {
+            "mib": args.upload_mib,
+            "bytes_sent": total,
+            "status": status,
+            "answer": answer,
+            "bytes_ok": status == 200 and isinstance(answer, dict) and answer.get("bytes") == total,
+            "seconds": seconds,
+            "send_seconds": sent - started,
+            "mb_per_s": total / seconds / 1e6,
+            "rss_before_mib": rss_before / 1024,
+            "peak_rss_polled_mib": sampler.peak_rss_kib / 1024,
+            "rss_samples": sampler.samples,
+            "vmhwm_reset_worked": hwm_reset,
+            "peak_rss_vmhwm_mib": st["VmHWM"] / 1024 if hwm_reset else None,
+            "peak_rss_mib": peak_kib / 1024,
+            "rss_growth_mib": (peak_kib - rss_before) / 1024,
+            "rss_after_mib": st["VmRSS"] / 1024,
+            "temporary_directory": directory,
+            "spool_files_seen": sorted(sampler.spool_files_seen),
+            "peak_spool_bytes_seen": sampler.peak_spool_bytes,
+            "temporary_directory_empty_after": not left,
+            "left_in_temporary_directory": left,
+        }
+        result.update(server.notes())
+        log(f"  {total / MIB:.0f} MiB in {seconds:.2f} s = {result['mb_per_s']:.1f} MB/s, answer {answer}, "
+            f"RSS {rss_before / 1024:.1f} -> peak {peak_kib / 1024:.1f} MiB, spool peak {sampler.peak_spool_bytes / MIB:.0f} MiB, "
+            f"temporary directory empty after: {not left}")
+        if not result["bytes_ok"]:
+            result["warning"] = f"the server answered {status} {answer}, expected {{'bytes': {total}}}"
+        if left:
+            result["warning"] = (result.get("warning", "") + f" files left in {directory}: {left}").strip()
+        if not sampler.spool_files_seen:
+            result["note"] = "no spool file was seen in the temporary directory while uploading"
+        if "warning" in result:
+            log(f"  WARNING: {result['warning']}")
+        return result
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- idle keep-alive
+
+
+def idle_one(kind, count):
+    request = b"GET /hello/ HTTP/1.1\r\nHost: x\r\n\r\n"
+    sockets = []
+    with Server(kind) as server:
+        try:
+            time.sleep(0.2)
+            rss_before = proc_status(server.pid)["VmRSS"]
+            fds_before = open_fds(server.pid)
+            started = time.monotonic()
+            for _ in range(count):
+                sockets.append(socket.create_connection((HOST, server.port), timeout=10))
+            for s in sockets:
+                s.sendall(request)
+            statuses = {}
+            for s in sockets:
+                status, headers, _ = read_response(s)
+                statuses[status] = statuses.get(status, 0) + 1
+                if headers.get("connection", "").lower() == "close":
+                    statuses["connection: close"] = statuses.get("connection: close", 0) + 1
+            opened = time.monotonic() - started
+            # the demo closes idle keep-alive connections after 5 s: measure ~1 s after the last response
+            time.sleep(1.0)
+            st = proc_status(server.pid)
+            fds_idle = open_fds(server.pid)
+            measured_after = time.monotonic() - started
+            # which connections did the server close meanwhile? (poll: select() stops at fd 1024)
+            poller = select.poll()
+            for s in sockets:
+                poller.register(s, select.POLLIN | select.POLLHUP | select.POLLERR)
+            closed_by_server = len(poller.poll(0))
+        finally:
+            for s in sockets:
+                s.close()
+        time.sleep(0.5)
+        rss_closed = proc_status(server.pid)["VmRSS"]
+        fds_closed = open_fds(server.pid)
+    result = {
+        "connections": count,
+        "responses": statuses,
+        "open_and_answer_seconds": opened,
+        "measured_seconds_after_first_connect": measured_after,
+        "closed_by_server_before_measure": closed_by_server,
+        "rss_before_mib": rss_before / 1024,
+        "rss_idle_mib": st["VmRSS"] / 1024,
+        "rss_delta_mib": (st["VmRSS"] - rss_before) / 1024,
+        "rss_per_connection_kib": (st["VmRSS"] - rss_before) / count,
+        "peak_rss_mib": st["VmHWM"] / 1024,
+        "rss_after_close_mib": rss_closed / 1024,
+        "server_fds_before": fds_before,
+        "server_fds_idle": fds_idle,
+        "server_fds_after_close": fds_closed,
+        "threads": st["Threads"],
+    }
+    result.update(server.notes())
+    log(f"  {kind}: {count} idle connections, RSS {rss_before / 1024:.1f} -> {st['VmRSS'] / 1024:.1f} MiB "
+        f"(+{result['rss_delta_mib']:.1f} MiB, {result['rss_per_connection_kib']:.1f} KiB each), "
+        f"fds {fds_before} -> {fds_idle} -> {fds_closed}, responses {statuses}, "
+        f"closed by server before the measure {closed_by_server}, opened in {opened:.2f} s")
+    if statuses.get(200, 0) != count or closed_by_server:
+        result["warning"] = f"responses {statuses}, {closed_by_server} closed by the server"
+        log(f"  WARNING: {kind}: {result['warning']}")
+    return result
+
+
+def run_idle(args):
+    return {"tether": idle_one("tether", args.idle_count), "baseline": idle_one("baseline", args.idle_count)}
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine():
+    model = None
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = None
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                memory = round(int(line.split()[1]) / MIB, 1)
+    swift = None
+    with contextlib.suppress(Exception):
+        swift = subprocess.run(["swift", "--version"], capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+    commit = None
+    with contextlib.suppress(Exception):
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip() or None
+    wrk_version = None
+    with contextlib.suppress(Exception):
+        wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": memory,
+        "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": platform.python_version(),
+        "swift": swift,
+        "wrk": wrk_version,
+        "commit": commit,
+        "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+
+
+def fmt(value, digits=2):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def report(results):
+    m, out = results["machine"], []
+    out.append("## Tether load benchmarks")
+    out.append("")
+    out.append(f"- date: {results['date']}")
+    out.append(f"- command: `{results['command']}`")
+    out.append(f"- machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_gib']} GiB, {m['kernel']}")
+    out.append(f"- load average at start / end: {results['loadavg_start']} / {results.get('loadavg_end')}")
+    out.append(f"- {m['swift']}; {m['wrk']}; commit {m['commit']}")
+    h = results.get("hello")
+    if h and "pairs" in h:
+        out += ["", f"### hello: GET /hello/, wrk -t1 -c64 -d{h['seconds']}s", "",
+                "| pair | server | requests/s | p50 ms | p99 ms | errors | RSS before MiB | peak RSS MiB | tether/baseline req/s |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for p in h["pairs"]:
+            for name in ("tether", "baseline"):
+                r = p[name]
+                errors = sum(r["socket_errors"].values()) + r["non_2xx"]
+                ratio = fmt(p["ratio_requests_per_s"], 3) if name == "tether" else ""
+                out.append(f"| {p['pair']} | {name} | {r['requests_per_s']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+                           f"| {errors} | {r['rss_before_mib']:.1f} | {r['peak_rss_mib']:.1f} | {ratio} |")
+        s = h["summary"]
+        out.append(f"| median | | tether {fmt(s['tether_requests_per_s_median'], 0)} / baseline "
+                   f"{fmt(s['baseline_requests_per_s_median'], 0)} | | | | | | {fmt(s['ratio_median'], 3)} |")
+    c = results.get("cancel")
+    if c and "p50_ms" in c:
+        out += ["", "### cancel: close -> cancel, sequential POST /slow/ with 1 KiB, closed 20 ms after the handler started", "",
+                "| requests | p50 ms | p99 ms | max ms | mean ms | server cancelled / completed |", "|---:|---:|---:|---:|---:|---|",
+                f"| {c['count']} | {c['p50_ms']:.3f} | {c['p99_ms']:.3f} | {c['max_ms']:.3f} | {c['mean_ms']:.3f} "
+                f"| {c['server_stats']['cancelled']} / {c['server_stats']['completed']} |"]
+    w = results.get("wave")
+    if w and "cancelled" in w:
+        out += ["", "### wave: concurrent GET /slow/?ms=60000, all closed at once", "",
+                "| clients | cancelled | first close -> last cancel ms | server fds before / after |", "|---:|---:|---:|---|",
+                f"| {w['count']} | {w['cancelled']} | {w['last_cancel_after_first_close_ms']:.2f} "
+                f"| {w['server_fds_before']} / {w['server_fds_after']} |"]
+    u = results.get("upload")
+    if u and "mb_per_s" in u:
+        out += ["", "### upload: POST /upload/ with Content-Length, 1 MiB sendall() calls, spooled to a temporary directory", "",
+                "| MiB | seconds | MB/s | answer ok | RSS before MiB | peak RSS MiB | growth MiB | spool peak MiB | temp dir empty after |",
+                "|---:|---:|---:|---|---:|---:|---:|---:|---|",
+                f"| {u['mib']} | {u['seconds']:.2f} | {u['mb_per_s']:.1f} | {u['bytes_ok']} | {u['rss_before_mib']:.1f} "
+                f"| {u['peak_rss_mib']:.1f} | {u['rss_growth_mib']:.1f} | {u['peak_spool_bytes_seen'] / MIB:.0f} "
+                f"| {u['temporary_directory_empty_after']} |"]
+    i = results.get("idle")
+    if i and "tether" in i and "rss_delta_mib" in i.get("tether", {}):
+        out += ["", "### idle: keep-alive connections after one GET /hello/ each, ~1 s idle", "",
+                "| server | connections | RSS before MiB | RSS idle MiB | delta MiB | KiB/connection | server fds before / idle / closed |",
+                "|---|---:|---:|---:|---:|---:|---|"]
+        for name in ("tether", "baseline"):
+            r = i.get(name, {})
+            if "rss_delta_mib" not in r:
+                continue
+            out.append(f"| {name} | {r['connections']} | {r['rss_before_mib']:.1f} | {r['rss_idle_mib']:.1f} "
+                       f"| {r['rss_delta_mib']:.1f} | {r['rss_per_connection_kib']:.1f} "
+                       f"| {r['server_fds_before']} / {r['server_fds_idle']} / {r['server_fds_after_close']} |")
+    problems = []
+    for name in SECTIONS:
+        section = results.get(name)
+        if not isinstance(section, dict):
+            continue
+        if "error" in section:
+            problems.append(f"{name}: ERROR {section['error']}")
+        for label, part in [(name, section)] + [(f"{name}/{k}", v) for k, v in section.items() if isinstance(v, dict)]:
+            for key in ("warning", "note", "server_stop"):
+                if key in part:
+                    problems.append(f"{label}: {part[key]}")
+            if "server_output" in part:
+                problems.append(f"{label}: server said: " + " | ".join(part["server_output"][:3]))
+    if problems:
+        out += ["", "### notes", ""] + [f"- {p}" for p in problems]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- main
+
+
+def build():
+    for cwd, product in ((ROOT, "tether-demo"), (os.path.join(ROOT, "Benchmarks"), "baseline")):
+        cmd = ["swift", "build", "-c", "release", "--product", product]
+        log(f"$ (cd {cwd} && {' '.join(cmd)})")
+        subprocess.run(cmd, cwd=cwd, check=True)
+
+
+def raise_nofile(needed):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < needed:
+        raise SystemExit(f"ulimit -n is {soft}, {needed} descriptors needed: raise it (ulimit -n {needed})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-build", action="store_true", help="use the release binaries already built")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--pairs", type=int, default=3, help="hello: tether/baseline pairs (default 3)")
+    parser.add_argument("--seconds", type=int, default=10, help="hello: seconds of each measured wrk run (default 10)")
+    parser.add_argument("--cancel-count", type=int, default=1000, help="cancel: sequential requests (default 1000)")
+    parser.add_argument("--wave-count", type=int, default=1000, help="wave: concurrent clients (default 1000)")
+    parser.add_argument("--upload-mib", type=int, default=1024, help="upload: MiB to upload (default 1024)")
+    parser.add_argument("--idle-count", type=int, default=1000, help="idle: keep-alive connections (default 1000)")
+    parser.add_argument("--output", default=os.path.join("Benchmarks", "load", "results.json"),
+                        help="JSON results, relative to the repository root unless absolute (default Benchmarks/load/results.json)")
+    args = parser.parse_args()
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in only if s not in SECTIONS]
+    if unknown:
+        parser.error(f"--only: unknown {unknown}; choose from {SECTIONS}")
+    for name in ("pairs", "seconds", "cancel_count", "wave_count", "upload_mib", "idle_count"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    output = args.output if os.path.isabs(args.output) else os.path.join(ROOT, args.output)
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that finally blocks stop the servers
+    if not args.skip_build:
+        build()
+    for path in (TETHER, BASELINE):
+        if not os.access(path, os.X_OK):
+            raise SystemExit(f"{path} is missing: build it, or drop --skip-build")
+    if "hello" in only and not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    raise_nofile(max(args.wave_count, args.idle_count) + 1024)
+
+    results = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join([sys.executable] + sys.argv),
+        "machine": machine(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "settings": {k: v for k, v in vars(args).items()} | {"only": only},
+    }
+    runners = {"hello": run_hello, "cancel": run_cancel, "wave": run_wave, "upload": run_upload, "idle": run_idle}
+    failed = False
+    started = time.monotonic()
+    for name in SECTIONS:
+        if name not in only:
+            continue
+        log(f"\n== {name}")
+        t0 = time.monotonic()
+        try:
+            results[name] = runners[name](args)
+        except Exception as error:  # record it, and go on with the other measurements
+            traceback.print_exc()
+            results[name] = {"error": f"{type(error).__name__}: {error}"}
+            failed = True
+        results[name]["elapsed_s"] = round(time.monotonic() - t0, 1)
+    results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with open(output, "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    log("")
+    log(report(results))
+    log(f"\nresults: {output} ({results['elapsed_s']} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
