@@ -7,26 +7,35 @@ import TetherGateway
 extension Server {
     /// Serves a connection's requests one after another, until it closes or is no longer kept alive.
     ///
-    /// The requests run in a child task that a client leaving mid-request cancels: the application's work stops
-    /// without it having to listen for `disconnect` (``CancelOnDisconnect``).
+    /// Each request runs in a child task of its own, which the client leaving mid-request cancels: the
+    /// application's work stops without it having to listen for `disconnect` (``CancelOnDisconnect``). The task's
+    /// memory goes with it, so an idle keep-alive connection holds none.
     func serveConnection(_ channel: any Channel, _ inbox: ConnectionInbox) async {
         defer {
             self.connections.wrappingSubtract(1, ordering: .relaxed)
             self.metrics.connectionClosed()
         }
         await withTaskCancellationHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    while let (head, fields, exchange) = await inbox.requests.next() {
-                        guard await self.serveRequest(head, fields, exchange, on: channel) else { break }
+            await withDiscardingTaskGroup { group in
+                var keepAlive = true
+                while keepAlive, let (head, fields, exchange) = await inbox.requests.next() {
+                    group.addTask {
+                        let again = await self.serveRequest(head, fields, exchange, on: channel)
+                        inbox.events.deliver(.finished(keepAlive: again))
                     }
-                    inbox.requests.close()
-                    inbox.departures.close()
-                    channel.close(promise: nil)
+                    keepAlive = false
+                    waiting: while let event = await inbox.events.next() {
+                        switch event {
+                        case .departed:
+                            group.cancelAll()
+                        case .finished(let again):
+                            keepAlive = again
+                            break waiting
+                        }
+                    }
                 }
-                if await inbox.departures.next() != nil {
-                    group.cancelAll()
-                }
+                inbox.requests.close()
+                channel.close(promise: nil)
             }
         } onCancel: {
             // The grace period is over: in-flight requests see their client leave.

@@ -33,7 +33,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .success(let fields):
                 let exchange = Exchange(
                     channel: context.channel, head: head, keepAlive: head.isKeepAlive && !self.halfClosed,
-                    configuration: self.configuration, departures: self.inbox.departures)
+                    configuration: self.configuration, events: self.inbox.events)
                 self.current = exchange
                 self.bodyBytes = 0
                 self.inbox.requests.deliver((head, fields, exchange))

@@ -52,14 +52,14 @@ final class Exchange: Sendable {
     /// The `Server` header's value, if any.
     let serverName: String?
     /// Where the client leaving before the response is complete is reported, to cancel the request's task.
-    let departures: Mailbox<Void>
+    let events: Mailbox<RequestEvent>
 
     init(
         channel: any Channel, head: HTTPRequestHead, keepAlive: Bool, configuration: Server.Configuration,
-        departures: Mailbox<Void>
+        events: Mailbox<RequestEvent>
     ) {
         self.channel = channel
-        self.departures = departures
+        self.events = events
         self.requestHead = head
         self.keepAlive = keepAlive
         self.bodyBufferBytes = configuration.bodyBufferBytes
@@ -115,7 +115,7 @@ final class Exchange: Sendable {
             return (state.waiter, cancel)
         }
         waiter?.resume(returning: .disconnect)
-        if cancel { self.departures.deliver(()) }
+        if cancel { self.events.deliver(.departed) }
     }
 
 
