@@ -129,3 +129,9 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Async functions run where their caller runs, rather than hopping to the global executor on every call (SE-0461):
+// a request's many small async calls stay on its event loop without a task switch each.
+for target in package.targets {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+}
