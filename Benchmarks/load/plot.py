@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Draws the results of run.py as one PNG with two panels: hello requests/s per pair, tether against the
-baseline (the ratio written on top), and the close->cancel latency (p50, p99, max) against the 1 ms target.
+baseline (the ratio written on top), and the close->cancel latency (p50, p99, max) against its targets
+(p50 0.1 ms, p99 1 ms).
 
   python3 Benchmarks/load/plot.py [results.json] [--output results.png]
 
@@ -12,7 +13,8 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TARGET_MS = 1.0
+TARGET_MS = 1.0  # p99; max has no target
+TARGET_P50_MS = 0.1
 
 
 def empty(axis, title, why):
@@ -51,10 +53,13 @@ def cancel_panel(axis, cancel):
         return empty(axis, title, (cancel or {}).get("error", "not measured"))
     names = ["p50", "p99", "max"]
     values = [cancel["p50_ms"], cancel["p99_ms"], cancel["max_ms"]]
-    colors = ["#2ca02c" if v <= TARGET_MS else "#d62728" for v in values]
+    targets = [TARGET_P50_MS, TARGET_MS, None]
+    colors = ["#999999" if t is None else "#2ca02c" if v <= t else "#d62728" for v, t in zip(values, targets)]
     axis.bar(names, values, color=colors, width=0.55)
     axis.axhline(TARGET_MS, color="black", linestyle="--", linewidth=1)
-    axis.text(2.45, TARGET_MS, f" {TARGET_MS:g} ms target", va="bottom", ha="right", fontsize=9)
+    axis.text(2.45, TARGET_MS, f" p99 target {TARGET_MS:g} ms", va="bottom", ha="right", fontsize=9)
+    axis.axhline(TARGET_P50_MS, color="gray", linestyle=":", linewidth=1)
+    axis.text(2.45, TARGET_P50_MS, f" p50 target {TARGET_P50_MS:g} ms", va="bottom", ha="right", fontsize=9)
     top = max(values + [TARGET_MS])
     if top > 20 * TARGET_MS:  # one outlier should not flatten the rest
         axis.set_yscale("log")
