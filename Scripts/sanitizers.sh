@@ -10,6 +10,7 @@ if [ "$sanitizer" = address ]; then
     # Freed memory waits in AddressSanitizer's quarantine, so resident memory says nothing about leaks here;
     # LeakSanitizer does that job.
     export TETHER_SOAK_MAX_RESIDENT_MIB=2048
+    export TETHER_MAX_RESIDENT_GROWTH_MIB=4096
 elif [ "$sanitizer" = thread ]; then
     # Races TSan reports where the ordering is real but invisible to it; see the file.
     export TSAN_OPTIONS="suppressions=$PWD/Scripts/tsan.supp"
