@@ -21,6 +21,16 @@ import Testing
         }
     }
 
+    /// A minute of work, unless the task is cancelled first: then `cancelled` opens.
+    static func workUntilCancelled(opening cancelled: Latch) async throws {
+        do {
+            try await Task.sleep(for: .seconds(60))
+        } catch {
+            cancelled.open()
+            throw error
+        }
+    }
+
     /// A web application whose /slow/ handler (GET, or POST with a body it reads) opens `started` and records
     /// its cancellation.
     static func slowApp(started: Latch, cancelled: Latch, wrote: Box<Bool>) -> WebApplication {
@@ -29,12 +39,7 @@ import Testing
             router.on(method, "/slow/") { request in
                 _ = try await request.body.bytes()
                 started.open()
-                do {
-                    try await Task.sleep(for: .seconds(60))
-                } catch {
-                    cancelled.open()
-                    throw error
-                }
+                try await Self.workUntilCancelled(opening: cancelled)
                 wrote.value = true
                 return .text("done")
             }
@@ -71,12 +76,7 @@ import Testing
             ranOnEventLoop.value = MultiThreadedEventLoopGroup.currentEventLoop != nil
             _ = try await receive()
             started.open()
-            do {
-                try await Task.sleep(for: .seconds(60))
-            } catch {
-                cancelled.open()
-                throw error
-            }
+            try await Self.workUntilCancelled(opening: cancelled)
         }
         try await withServer(app, configure: { $0.runsRequestsOnEventLoop = onEventLoop }) { port, _ in
             let client = try await RawClient.connect(port: port)
