@@ -305,10 +305,25 @@ def hello_one(kind, seconds):
     return result
 
 
+HELLO_COLUMNS = ["<pair", "<server", "requests/s", "p50 ms", "p99 ms", "errors", "RSS before MiB", "peak RSS MiB",
+                 "tether/baseline req/s"]
+
+
+def hello_rows(pair):
+    """The two table rows of one hello pair."""
+    rows = []
+    for name in ("tether", "baseline"):
+        r = pair[name]
+        ratio = fmt(pair["ratio_requests_per_s"], 3) if name == "tether" else ""
+        rows.append([pair["pair"], name, f"{r['requests_per_s']:.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}",
+                     sum(r["socket_errors"].values()) + r["non_2xx"], f"{r['rss_before_mib']:.1f}",
+                     f"{r['peak_rss_mib']:.1f}", ratio])
+    return rows
+
+
 def run_hello(args):
     pairs = []
-    log(f"| pair | server | requests/s | p50 ms | p99 ms | RSS before MiB | peak RSS MiB | tether/baseline |")
-    log(f"|---|---|---:|---:|---:|---:|---:|---:|")
+    log("\n".join(table(None, HELLO_COLUMNS, [])))
     for index in range(1, args.pairs + 1):
         t = hello_one("tether", args.seconds)
         b = hello_one("baseline", args.seconds)
@@ -317,11 +332,8 @@ def run_hello(args):
                 "ratio_p50": t["p50_ms"] / b["p50_ms"] if b["p50_ms"] else None,
                 "ratio_p99": t["p99_ms"] / b["p99_ms"] if b["p99_ms"] else None}
         pairs.append(pair)
-        for name, r, rat in (("tether", t, f"{ratio:.3f}" if ratio else "-"), ("baseline", b, "")):
-            errors = sum(r["socket_errors"].values()) + r["non_2xx"]
-            flag = f" ({errors} errors)" if errors else ""
-            log(f"| {index} | {name} | {r['requests_per_s']:.0f}{flag} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
-                f"| {r['rss_before_mib']:.1f} | {r['peak_rss_mib']:.1f} | {rat} |")
+        for row in hello_rows(pair):
+            log(table_row(row))
     med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
     summary = {
         "tether_requests_per_s_median": med([p["tether"]["requests_per_s"] for p in pairs]),
@@ -604,6 +616,18 @@ def fmt(value, digits=2):
     return str(value)
 
 
+def table_row(values):
+    return "| " + " | ".join(str(v) for v in values) + " |"
+
+
+def table(title, columns, rows):
+    """A markdown table under `### title` (none if `title` is None); a column named with a leading `<` is
+    left-aligned, the others right-aligned."""
+    head = [] if title is None else ["", f"### {title}", ""]
+    return head + [table_row(c.lstrip("<") for c in columns),
+                   "|" + "|".join("---" if c.startswith("<") else "---:" for c in columns) + "|"] + [table_row(r) for r in rows]
+
+
 def report(results):
     m, out = results["machine"], []
     out.append("## Tether load benchmarks")
@@ -615,51 +639,42 @@ def report(results):
     out.append(f"- {m['swift']}; {m['wrk']}; commit {m['commit']}")
     h = results.get("hello")
     if h and "pairs" in h:
-        out += ["", f"### hello: GET /hello/, wrk -t1 -c64 -d{h['seconds']}s", "",
-                "| pair | server | requests/s | p50 ms | p99 ms | errors | RSS before MiB | peak RSS MiB | tether/baseline req/s |",
-                "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for p in h["pairs"]:
-            for name in ("tether", "baseline"):
-                r = p[name]
-                errors = sum(r["socket_errors"].values()) + r["non_2xx"]
-                ratio = fmt(p["ratio_requests_per_s"], 3) if name == "tether" else ""
-                out.append(f"| {p['pair']} | {name} | {r['requests_per_s']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
-                           f"| {errors} | {r['rss_before_mib']:.1f} | {r['peak_rss_mib']:.1f} | {ratio} |")
         s = h["summary"]
-        out.append(f"| median | | tether {fmt(s['tether_requests_per_s_median'], 0)} / baseline "
-                   f"{fmt(s['baseline_requests_per_s_median'], 0)} | | | | | | {fmt(s['ratio_median'], 3)} |")
+        median = ["median", "", f"tether {fmt(s['tether_requests_per_s_median'], 0)} / baseline "
+                  f"{fmt(s['baseline_requests_per_s_median'], 0)}", "", "", "", "", "", fmt(s["ratio_median"], 3)]
+        out += table(f"hello: GET /hello/, wrk -t1 -c64 -d{h['seconds']}s", HELLO_COLUMNS,
+                     [row for p in h["pairs"] for row in hello_rows(p)] + [median])
     c = results.get("cancel")
     if c and "p50_ms" in c:
-        out += ["", "### cancel: close -> cancel, sequential POST /slow/ with 1 KiB, closed 20 ms after the handler started", "",
-                "| requests | p50 ms | p99 ms | max ms | mean ms | server cancelled / completed |", "|---:|---:|---:|---:|---:|---|",
-                f"| {c['count']} | {c['p50_ms']:.3f} | {c['p99_ms']:.3f} | {c['max_ms']:.3f} | {c['mean_ms']:.3f} "
-                f"| {c['server_stats']['cancelled']} / {c['server_stats']['completed']} |"]
+        out += table("cancel: close -> cancel, sequential POST /slow/ with 1 KiB, closed 20 ms after the handler started",
+                     ["requests", "p50 ms", "p99 ms", "max ms", "mean ms", "<server cancelled / completed"],
+                     [[c["count"], f"{c['p50_ms']:.3f}", f"{c['p99_ms']:.3f}", f"{c['max_ms']:.3f}", f"{c['mean_ms']:.3f}",
+                       f"{c['server_stats']['cancelled']} / {c['server_stats']['completed']}"]])
     w = results.get("wave")
     if w and "cancelled" in w:
-        out += ["", "### wave: concurrent GET /slow/?ms=60000, all closed at once", "",
-                "| clients | cancelled | first close -> last cancel ms | server fds before / after |", "|---:|---:|---:|---|",
-                f"| {w['count']} | {w['cancelled']} | {w['last_cancel_after_first_close_ms']:.2f} "
-                f"| {w['server_fds_before']} / {w['server_fds_after']} |"]
+        out += table("wave: concurrent GET /slow/?ms=60000, all closed at once",
+                     ["clients", "cancelled", "first close -> last cancel ms", "<server fds before / after"],
+                     [[w["count"], w["cancelled"], f"{w['last_cancel_after_first_close_ms']:.2f}",
+                       f"{w['server_fds_before']} / {w['server_fds_after']}"]])
     u = results.get("upload")
     if u and "mb_per_s" in u:
-        out += ["", "### upload: POST /upload/ with Content-Length, 1 MiB sendall() calls, spooled to a temporary directory", "",
-                "| MiB | seconds | MB/s | file write ceiling MB/s | answer ok | RSS before MiB | peak RSS MiB | growth MiB | spool peak MiB | temp dir empty after |",
-                "|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
-                f"| {u['mib']} | {u['seconds']:.2f} | {u['mb_per_s']:.1f} | {u['write_ceiling_mb_per_s']:.0f} | {u['bytes_ok']} | {u['rss_before_mib']:.1f} "
-                f"| {u['peak_rss_mib']:.1f} | {u['rss_growth_mib']:.1f} | {u['peak_spool_bytes_seen'] / MIB:.0f} "
-                f"| {u['temporary_directory_empty_after']} |"]
+        out += table("upload: POST /upload/ with Content-Length, 1 MiB sendall() calls, spooled to a temporary directory",
+                     ["MiB", "seconds", "MB/s", "file write ceiling MB/s", "<answer ok", "RSS before MiB", "peak RSS MiB",
+                      "growth MiB", "spool peak MiB", "<temp dir empty after"],
+                     [[u["mib"], f"{u['seconds']:.2f}", f"{u['mb_per_s']:.1f}", f"{u['write_ceiling_mb_per_s']:.0f}",
+                       u["bytes_ok"], f"{u['rss_before_mib']:.1f}", f"{u['peak_rss_mib']:.1f}", f"{u['rss_growth_mib']:.1f}",
+                       f"{u['peak_spool_bytes_seen'] / MIB:.0f}", u["temporary_directory_empty_after"]]])
     i = results.get("idle")
-    if i and "tether" in i and "rss_delta_mib" in i.get("tether", {}):
-        out += ["", "### idle: keep-alive connections after one GET /hello/ each, ~1 s idle", "",
-                "| server | connections | RSS before MiB | RSS idle MiB | delta MiB | KiB/connection | server fds before / idle / closed |",
-                "|---|---:|---:|---:|---:|---:|---|"]
-        for name in ("tether", "baseline"):
-            r = i.get(name, {})
-            if "rss_delta_mib" not in r:
-                continue
-            out.append(f"| {name} | {r['connections']} | {r['rss_before_mib']:.1f} | {r['rss_idle_mib']:.1f} "
-                       f"| {r['rss_delta_mib']:.1f} | {r['rss_per_connection_kib']:.1f} "
-                       f"| {r['server_fds_before']} / {r['server_fds_idle']} / {r['server_fds_after_close']} |")
+    if i:
+        measured = [(name, i[name]) for name in ("tether", "baseline") if "rss_delta_mib" in i.get(name, {})]
+        if measured:
+            out += table("idle: keep-alive connections after one GET /hello/ each, ~1 s idle",
+                         ["<server", "connections", "RSS before MiB", "RSS idle MiB", "delta MiB", "KiB/connection",
+                          "<server fds before / idle / closed"],
+                         [[name, r["connections"], f"{r['rss_before_mib']:.1f}", f"{r['rss_idle_mib']:.1f}",
+                           f"{r['rss_delta_mib']:.1f}", f"{r['rss_per_connection_kib']:.1f}",
+                           f"{r['server_fds_before']} / {r['server_fds_idle']} / {r['server_fds_after_close']}"]
+                          for name, r in measured])
     problems = []
     for name in SECTIONS:
         section = results.get(name)
