@@ -100,14 +100,16 @@ final class HeadProgressHandler: ChannelInboundHandler, RemovableChannelHandler 
         let line = bytes.firstIndex(of: UInt8(ascii: "\n")).map { bytes[..<$0] } ?? bytes[...]
         self.requestLineEnded = line.endIndex != bytes.endIndex
         self.requestLineBytes += line.count
-        self.requestLineTail = Array((self.requestLineTail + line.suffix(9)).suffix(9))
+        // The tail keeps its storage from head to head: no allocation per request.
+        self.requestLineTail.append(contentsOf: line.suffix(9))
+        if self.requestLineTail.count > 9 { self.requestLineTail.removeFirst(self.requestLineTail.count - 9) }
     }
 
     private func waitForHead(_ timeout: TimeAmount) {
         self.phase = .idle
         self.requestLineEnded = false
         self.requestLineBytes = 0
-        self.requestLineTail = []
+        self.requestLineTail.removeAll(keepingCapacity: true)
         self.schedule(timeout)
     }
 
