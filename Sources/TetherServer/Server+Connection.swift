@@ -95,7 +95,7 @@ extension Server {
         if self.configuration.accessLog {
             let outcome = clientLeft ? "client left" : String(ended.status?.code ?? 0)
             self.logger.info(
-                "\(channel.remoteAddress.map { "\($0)" } ?? "-") \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(outcome)",
+                "\(scope.client.map { "\($0)" } ?? "-") \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(outcome)",
                 metadata: [
                     "method": "\(head.method.rawValue)", "path": "\(scope.path)", "status": "\(ended.status?.code ?? 0)",
                     "bytes": "\(ended.bytesSent)", "duration_ms": "\(duration / .milliseconds(1))", "client_left": "\(clientLeft)",

@@ -118,7 +118,6 @@ final class Exchange: Sendable {
         if cancel { self.events.deliver(.departed) }
     }
 
-
     // MARK: Application side
 
     /// The application's `receive`.
