@@ -17,29 +17,27 @@ extension Server {
         }
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in
-                var keepAlive = true
-                while keepAlive, let (head, fields, exchange) = await inbox.requests.next() {
+                // The connection's handler hands over each request once the one before it is answered, and closes
+                // the mailbox when the connection ends.
+                while let (head, fields, exchange) = await inbox.requests.next() {
                     group.addTask {
-                        let again = await self.serveRequest(head, fields, exchange, on: channel)
-                        inbox.events.deliver(.finished(keepAlive: again))
+                        await self.serveRequest(head, fields, exchange, on: channel)
+                        inbox.events.deliver(.finished)
                     }
-                    keepAlive = false
                     waiting: while let event = await inbox.events.next() {
                         switch event {
-                        case .departed:
+                        case .cancelled:
                             group.cancelAll()
-                        case .finished(let again):
-                            keepAlive = again
+                        case .finished:
                             break waiting
                         }
                     }
                 }
-                inbox.requests.close()
                 channel.close(promise: nil)
             }
         } onCancel: {
-            // The grace period is over: in-flight requests see their client leave.
-            channel.close(promise: nil)
+            // The grace period is over: in-flight requests are cancelled, and the connection closes.
+            channel.pipeline.fireUserInboundEventTriggered(ConnectionHandler.GracePeriodExpired())
         }
     }
 
@@ -51,10 +49,10 @@ extension Server {
         return extensions
     }()
 
-    /// Runs the application on one request; returns whether the connection can serve another.
+    /// Runs the application on one request, answers 500 for it if it answered nothing, and logs it.
     private func serveRequest(
         _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, on channel: any Channel
-    ) async -> Bool {
+    ) async {
         let started = ContinuousClock.now
         var scope = HTTPScope(
             method: HTTPRequest.Method(head.method.rawValue) ?? .get,
@@ -67,16 +65,15 @@ extension Server {
 
         var failure: (any Error)?
         do {
-            try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+            try await CancellationReason.$source.withValue(exchange) {
+                try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+            }
         } catch {
             failure = error
         }
 
-        let outcome = exchange.outcome
-        if Task.isCancelled {
-            // The grace period is over: the connection is closing, and there is nobody to answer.
-            exchange.clientLeft()
-        } else if !outcome.responseStarted, !outcome.clientGone {
+        switch exchange.machine.completion() {
+        case .respondWithServerError:
             if let failure {
                 self.logger.error("Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
             } else {
@@ -84,24 +81,31 @@ extension Server {
             }
             try? await exchange.send(.start(status: .internalServerError, headers: [.contentLength: "0"]))
             try? await exchange.send(.body(ByteBuffer(), more: false))
-        } else if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {
-            self.logger.error("Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
+        case .abortResponse:
+            self.logger.error(
+                "Application ended its response early: \(failure.map { "\($0)" } ?? "it returned")",
+                metadata: ["path": "\(scope.path)"])
+            channel.close(promise: nil)
+        case .completed, .cancelled:
+            if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {
+                self.logger.error("Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
+            }
         }
 
-        let ended = exchange.outcome
-        let clientLeft = ended.clientGone && !ended.responseComplete
+        let ended = exchange.machine
+        let reason = ended.cancellationReason
         let duration = ContinuousClock.now - started
-        self.metrics.requestEnded(duration: duration, clientLeft: clientLeft)
+        self.metrics.requestEnded(duration: duration, cancelled: reason)
         if self.configuration.accessLog {
-            let outcome = clientLeft ? "client left" : String(ended.status?.code ?? 0)
+            let outcome = reason.map { "cancelled: \($0)" } ?? String(ended.status?.code ?? 0)
             self.logger.info(
                 "\(scope.client.map { "\($0)" } ?? "-") \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(outcome)",
                 metadata: [
                     "method": "\(head.method.rawValue)", "path": "\(scope.path)", "status": "\(ended.status?.code ?? 0)",
-                    "bytes": "\(ended.bytesSent)", "duration_ms": "\(duration / .milliseconds(1))", "client_left": "\(clientLeft)",
+                    "bytes": "\(ended.bytesSent)", "duration_ms": "\(duration / .milliseconds(1))",
+                    "cancelled": "\(reason.map { "\($0)" } ?? "-")",
                 ])
         }
-        return ended.responseComplete && !ended.clientGone && exchange.keepAlive && ended.bodyComplete
     }
 
     /// The origin form of a request target: an absolute-form target (`http://host/path`) loses its scheme and host.

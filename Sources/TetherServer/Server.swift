@@ -82,7 +82,7 @@ public final class Server: Service, Sendable {
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: configuration.servesHalfClosedConnections)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture { () -> (any Channel, ConnectionInbox)? in
                     try self.configure(channel)
@@ -142,24 +142,24 @@ public final class Server: Service, Sendable {
     }
 
     /// Installs the connection's HTTP/1.1 handlers on `channel`; its requests arrive in the returned inbox.
+    ///
+    /// Four handlers: raw bytes into the state machine, NIO's decoder and encoder, and the connection's handler.
     private func makeConnection(on channel: any Channel) throws -> ConnectionInbox {
         let inbox = ConnectionInbox()
-        let headProgress = HeadProgressHandler(
-            headerTimeout: self.configuration.headerTimeout.timeAmount,
-            keepAliveTimeout: self.configuration.keepAliveTimeout.timeAmount)
-        let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(headProgress)
+        let connection = ConnectionHandler(inbox: inbox, configuration: self.configuration)
         var limits = NIOHTTPDecoderLimitConfiguration()
+        // The decoder's own counts stay a little above the server's exact ones, which decide the status.
         limits.maxHeaderFieldSize = self.configuration.maxHeadBytes
         limits.maxHeaderListSize = self.configuration.maxHeadBytes
+        limits.maxHeaderFieldCount = self.configuration.maxHeaderFields + 1
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(ConnectionHandler.RawBytes(connection))
+        // NIO's own setup links the decoder to the encoder, so that a response to HEAD is framed without a body.
+        // Header values come from swift-http-types fields, which cannot carry CR or LF: no validator is needed.
         try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: true,
-            withErrorHandling: false,
-            withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
-            withDecoderLimitConfiguration: limits)
-        try pipeline.addHandler(
-            ProtocolErrorHandler(headProgress: headProgress, maxTargetBytes: self.configuration.maxTargetBytes))
-        try pipeline.addHandler(ConnectionHandler(inbox: inbox, configuration: self.configuration, headProgress: headProgress))
+            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+            withEncoderConfiguration: HTTPResponseEncoder.Configuration(), withDecoderLimitConfiguration: limits)
+        try pipeline.addHandler(connection)
         return inbox
     }
 }

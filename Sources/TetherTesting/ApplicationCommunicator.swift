@@ -18,7 +18,9 @@ public final class ApplicationCommunicator: Sendable {
         self.task = Task {
             let outcome: Result<Void, any Error>
             do {
-                try await application(scope, receive: exchange.receive, send: exchange.send)
+                try await CancellationReason.$source.withValue(exchange) {
+                    try await application(scope, receive: exchange.receive, send: exchange.send)
+                }
                 outcome = .success(())
             } catch {
                 outcome = .failure(error)
@@ -87,12 +89,13 @@ public final class ApplicationCommunicator: Sendable {
     }
 }
 
-/// The state both sides share: queued events each way, and how the application ended.
-private final class Exchange: Sendable {
+/// The state both sides share: the request's ``RequestStateMachine``, what the application sent, and how it ended.
+private final class Exchange: CancellationSource {
     struct State {
-        var inbound: [InboundEvent] = []
-        var clientGone = false
-        var response = ResponseStateMachine()
+        /// Events the test queued are delivered in order, `disconnect` after them, as a script plays.
+        var machine = RequestStateMachine(configuration: .init(bufferLimit: .max, discardsQueueOnDisconnect: false))
+        /// The event that ends a parked `receive()`.
+        var resumed: InboundEvent?
         var outbound: [OutboundEvent] = []
         var outcome: Result<Void, any Error>?
     }
@@ -105,25 +108,38 @@ private final class Exchange: Sendable {
         self.isHTTP = isHTTP
     }
 
+    var cancellationReason: CancellationReason? {
+        self.state.withLockedValue { $0.machine.cancellationReason }
+    }
+
     func enqueue(_ event: InboundEvent) {
         self.state.withLockedValue { state in
-            if event == .disconnect {
-                state.clientGone = true
-            } else {
-                state.inbound.append(event)
-            }
+            if case .resume(let event) = state.machine.eventArrived(event) { state.resumed = event }
         }
         self.changes.signal()
     }
 
-    /// The application's `receive`: queued events first, then `disconnect` once the client or the response is done.
+    /// The application's `receive`: what the machine delivers, or what resumes it once it parks.
     @Sendable func receive() async throws -> InboundEvent {
-        try await self.changes.wait { () throws -> InboundEvent? in
-            try self.state.withLockedValue { state in
-                if !state.inbound.isEmpty { return state.inbound.removeFirst() }
-                if state.clientGone || state.response.isComplete { return .disconnect }
-                try Task.checkCancellation()
-                return nil
+        let action = self.state.withLockedValue { $0.machine.receive() }
+        switch action {
+        case .deliver(let event, _, _):
+            return event
+        case .fail(let error):
+            throw error
+        case .wait:
+            return try await self.changes.wait { () throws -> InboundEvent? in
+                try self.state.withLockedValue { state in
+                    if let event = state.resumed {
+                        state.resumed = nil
+                        return event
+                    }
+                    if Task.isCancelled {
+                        _ = state.machine.receiveCancelled()
+                        throw CancellationError()
+                    }
+                    return nil
+                }
             }
         }
     }
@@ -131,8 +147,11 @@ private final class Exchange: Sendable {
     /// The application's `send`: refuses after the client left and out of order, like a server.
     @Sendable func send(_ event: OutboundEvent) async throws {
         try self.state.withLockedValue { state in
-            if state.clientGone { throw ClientDisconnected() }
-            if self.isHTTP { try state.response.accept(event) }
+            if self.isHTTP {
+                if try state.machine.send(event).resumeWaiter { state.resumed = .disconnect }
+            } else if state.machine.isDisconnected {
+                throw ClientDisconnected()
+            }
             state.outbound.append(event)
         }
         self.changes.signal()

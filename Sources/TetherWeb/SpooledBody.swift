@@ -151,7 +151,7 @@ extension SpooledBody {
     /// Reads a request body from `receive` into memory, then into a temporary file past `limits.spoolThreshold`.
     ///
     /// A body whose `declaredLength` (its Content-Length) is already past the threshold goes to the file from its
-    /// first byte, as Django does. Throws ``RequestAborted`` when the client leaves, ``BodyTooLarge`` past
+    /// first byte, as Django does. Throws ``TetherGateway/ClientDisconnected`` when the client leaves, ``BodyTooLarge`` past
     /// `limits.maxBodySize`, and ``ProtocolError`` for an event that is not a body chunk; the temporary file is
     /// gone on every throw. Files are written on `threadPool`.
     public static func read(
@@ -169,7 +169,7 @@ extension SpooledBody {
                     try await spool.append(chunk, threadPool: threadPool)
                     if !more { return try await spool.finish(threadPool: threadPool) }
                 case .disconnect:
-                    throw RequestAborted()
+                    throw ClientDisconnected()
                 case .startup, .shutdown:
                     throw ProtocolError("Invalid message while reading the request body: \(event)")
                 }
@@ -276,11 +276,6 @@ extension SpooledBody {
             }
         }
     }
-}
-
-/// The client left while its request body was being read.
-public struct RequestAborted: Error, CustomStringConvertible {
-    public var description: String { "The client disconnected before its request body was complete." }
 }
 
 /// The request body is larger than the configured maximum.

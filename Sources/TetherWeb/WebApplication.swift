@@ -113,7 +113,7 @@ public struct WebApplication: Application {
             body = try await SpooledBody.read(
                 from: receive, declaredLength: declaredLength,
                 limits: self.configuration, threadPool: self.configuration.threadPool)
-        } catch is RequestAborted, is CancellationError {
+        } catch is ClientDisconnected, is CancellationError {
             // The client left while sending its body (the server may also have cancelled this task).
             return
         } catch let error as BodyTooLarge {

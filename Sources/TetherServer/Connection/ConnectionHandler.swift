@@ -3,114 +3,220 @@ import NIOCore
 import NIOHTTP1
 import TetherGateway
 
-/// The event loop's half of a connection: feeds each request's ``Exchange``, holds reads while the application
-/// is behind, and tells the exchange the moment the client leaves.
+/// The event loop's half of a connection: feeds the ``ConnectionStateMachine`` what the socket and the decoder
+/// report, and carries out the actions it returns (start a request, feed its ``Exchange``, refuse, close).
+///
+/// It decides nothing itself. Its ``RawBytes`` half sits before the HTTP decoder, so that the machine sees each
+/// read's raw bytes (head progress, chunked framing) as well as the decoded parts.
 final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// Shows the connection's state machine every read before the decoder parses it, and tells it when the
+    /// decoder is done with the read.
+    final class RawBytes: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
+
+        private let connection: ConnectionHandler
+
+        init(_ connection: ConnectionHandler) {
+            self.connection = connection
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            self.connection.bytesRead(self.unwrapInboundIn(data).readableBytesView)
+            context.fireChannelRead(data)
+            self.connection.readComplete()
+        }
+    }
+
+    /// Sent down the pipeline when the server's grace period is over: the request in flight is cancelled.
+    struct GracePeriodExpired {}
+
+    private var machine: ConnectionStateMachine<ContinuousClock>
     private let inbox: ConnectionInbox
     private let configuration: Server.Configuration
-    private let headProgress: HeadProgressHandler
     private var current: Exchange?
-    private var bodyBytes: Int64 = 0
-    private var halfClosed = false
+    private var context: ChannelHandlerContext?
+    /// The version of the last request head, for the version of a refusal.
+    private var version = NIOHTTP1.HTTPVersion.http1_1
+    /// The one timer, armed at or before the machine's next deadline: a later deadline leaves it alone, and when
+    /// it fires early it re-arms for what is left.
+    private var timer: (task: Scheduled<Void>, firesAt: ContinuousClock.Instant)?
+    /// Whether a read was held back, to be issued once reads are allowed again.
+    private var readHeld = false
 
-    init(inbox: ConnectionInbox, configuration: Server.Configuration, headProgress: HeadProgressHandler) {
+    init(inbox: ConnectionInbox, configuration: Server.Configuration) {
         self.inbox = inbox
         self.configuration = configuration
-        self.headProgress = headProgress
+        self.machine = ConnectionStateMachine(configuration: configuration)
+    }
+
+    // MARK: Raw bytes, before the decoder
+
+    fileprivate func bytesRead(_ bytes: ByteBufferView) {
+        self.machine.bytesRead(bytes, now: .now)
+    }
+
+    fileprivate func readComplete() {
+        self.perform(self.machine.readComplete())
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { self.opened() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.opened()
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.task.cancel()
+        self.timer = nil
+        self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let now = ContinuousClock.now
         switch self.unwrapInboundIn(data) {
         case .head(let head):
-            self.headProgress.headReceived()
-            switch HeadValidator.validate(head, limits: self.configuration) {
-            case .failure(let rejection):
-                self.reject(rejection, version: head.version, context: context)
-            case .success(let fields):
-                let exchange = Exchange(
-                    channel: context.channel, head: head, keepAlive: head.isKeepAlive && !self.halfClosed,
-                    configuration: self.configuration, events: self.inbox.events)
-                self.current = exchange
-                self.bodyBytes = 0
-                self.inbox.requests.deliver((head, fields, exchange))
-            }
+            self.version = head.version
+            self.perform(self.machine.headReceived(head, now: now))
         case .body(let chunk):
-            guard let exchange = self.current else { return }
-            self.bodyBytes += Int64(chunk.readableBytes)
-            if let limit = self.configuration.maxBodySize, self.bodyBytes > limit {
-                // The application sees the client leave; the client gets 413 if no response has begun.
-                let responseStarted = exchange.outcome.responseStarted
-                exchange.clientLeft()
-                self.current = nil
-                if !responseStarted {
-                    self.reject(
-                        HeadValidator.Rejection(status: .contentTooLarge, message: "The request body exceeds \(limit) bytes (limit: maxBodySize)."),
-                        version: exchange.requestHead.version, context: context)
-                } else {
-                    context.close(promise: nil)
-                }
-                return
-            }
-            exchange.bodyArrived(chunk)
+            self.perform(self.machine.bodyReceived(chunk, now: now))
         case .end:
-            self.current?.bodyEnded()
+            self.perform(self.machine.endReceived(now: now))
         }
     }
 
     func read(context: ChannelHandlerContext) {
-        // Back-pressure: the socket is read only as fast as the application receives.
-        if self.current?.readsPaused == true { return }
+        // Back-pressure: the socket is read only as fast as the application receives, and while pipelined
+        // requests stay within their limits.
+        guard self.machine.readsAllowed, self.current?.readsPaused != true else {
+            self.readHeld = true
+            return
+        }
+        self.readHeld = false
         context.read()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = self.unwrapOutboundIn(data) {
+        switch self.unwrapOutboundIn(data) {
+        case .head(var head) where head.status.code >= 200:
+            let keepAlive = self.machine.responseStarted()
+            if !keepAlive {
+                head.headers.replaceOrAdd(name: "Connection", value: "close")
+            } else if head.version == .http1_0 {
+                head.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+            }
+            context.write(self.wrapOutboundOut(.head(head)), promise: promise)
+            return
+        case .end:
             self.current = nil
-            self.headProgress.responseEnded()
+            let action = self.machine.responseEnded(now: .now)
+            if case .close = action {
+                // Close once the end is on the wire, not before it is flushed.
+                let written = promise ?? context.eventLoop.makePromise()
+                context.write(data, promise: written)
+                self.closeRequests()
+                written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                return
+            }
+            context.write(data, promise: promise)
+            self.perform(action)
+            return
+        default:
+            break
         }
         context.write(data, promise: promise)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.current?.clientLeft()
+        self.perform(self.machine.connectionClosed())
         self.current = nil
-        self.inbox.requests.close()
+        self.closeRequests()
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            self.halfClosed = true
-            if self.configuration.servesHalfClosedConnections {
-                // The request in flight is answered; no other can come.
-                self.inbox.requests.close()
-                if self.current == nil { context.close(promise: nil) }
-            } else {
-                self.current?.clientLeft()
-                self.inbox.requests.close()
-                context.close(promise: nil)
-            }
-            return
+            self.perform(self.machine.inputClosed())
+        } else if event is ChannelShouldQuiesceEvent {
+            self.perform(self.machine.quiesce())
+        } else if event is GracePeriodExpired {
+            self.perform(self.machine.shutdown())
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Parser errors were answered before this handler; a reset or a failed read ends the connection.
-        self.current?.clientLeft()
-        self.current = nil
-        self.inbox.requests.close()
-        if !(error is HTTPParserError) { context.close(promise: nil) }
+        self.perform(self.machine.errorCaught(error))
     }
 
-    /// Answers a refused head with its status and closes.
-    private func reject(_ rejection: HeadValidator.Rejection, version: NIOHTTP1.HTTPVersion, context: ChannelHandlerContext) {
+    // MARK: Carrying out actions
+
+    private func opened() {
+        self.machine.connectionOpened(now: .now)
+        self.armTimer()
+    }
+
+    private func perform(_ action: ConnectionStateMachine<ContinuousClock>.Action) {
+        guard let context = self.context else { return }
+        switch action {
+        case .none:
+            break
+        case .startRequest(let head, let fields):
+            let exchange = Exchange(
+                channel: context.channel, head: head, configuration: self.configuration, events: self.inbox.events)
+            self.current = exchange
+            self.inbox.requests.deliver((head, fields, exchange))
+        case .deliverBody(let chunk):
+            // A paused exchange holds the next read back in `read(context:)`.
+            _ = self.current?.bodyArrived(chunk)
+        case .deliverEnd:
+            self.current?.bodyEnded()
+        case .refuse(let status, let message, let reason):
+            if let reason { self.current?.disconnected(reason) }
+            self.current = nil
+            self.closeRequests()
+            context.refuse(
+                HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase), message: message,
+                version: self.version)
+        case .close(let reason):
+            if let reason { self.current?.disconnected(reason) }
+            self.current = nil
+            self.closeRequests()
+            context.close(promise: nil)
+        case .servePending:
+            while let next = self.machine.nextPendingAction(now: .now) { self.perform(next) }
+            if self.readHeld { context.channel.read() }
+        }
+        self.armTimer()
+    }
+
+    private func closeRequests() {
         self.inbox.requests.close()
-        let status = HTTPResponseStatus(statusCode: rejection.status.code, reasonPhrase: rejection.status.reasonPhrase)
-        context.refuse(status, message: rejection.message, version: version)
+    }
+
+    private func armTimer() {
+        guard let deadline = self.machine.nextDeadline, let context = self.context else { return }
+        if let timer = self.timer, timer.firesAt <= deadline { return }
+        self.timer?.task.cancel()
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let delay = ContinuousClock.now.duration(to: deadline)
+        let task = context.eventLoop.scheduleTask(in: delay.timeAmount) { handler.value.timerFired() }
+        self.timer = (task, deadline)
+    }
+
+    private func timerFired() {
+        self.timer = nil
+        self.perform(self.machine.timerFired(now: .now))
     }
 }

@@ -6,10 +6,11 @@ typealias PendingRequest = (head: HTTPRequestHead, fields: HTTPFields, exchange:
 
 /// What happens to the request in flight, as the task that serves the connection learns it.
 enum RequestEvent: Sendable {
-    /// The client left before the response was complete: the request's task is cancelled.
-    case departed
-    /// The request's task finished; the connection serves another if `keepAlive`.
-    case finished(keepAlive: Bool)
+    /// The request's work is abandoned (its ``TetherGateway/CancellationReason`` is in its exchange): its task is
+    /// cancelled.
+    case cancelled
+    /// The request's task finished; the connection's handler has decided whether another follows.
+    case finished
 }
 
 /// What a connection's event loop hands to the task that serves the connection.

@@ -5,22 +5,25 @@ import NIOHTTP1
 import NIOPosix
 import TetherGateway
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension Exchange {
     /// The application's `send`: checks the order rules, then writes to the connection.
     ///
     /// Writes after the client left throw ``ClientDisconnected`` and reach no socket.
     @Sendable func send(_ event: OutboundEvent) async throws {
-        let bodyAllowed = try self.state.withLockedValue { state in
-            if state.clientGone { throw ClientDisconnected() }
-            try state.response.accept(event)
-            switch event {
-            case .start(let status, _, _): state.status = status
-            case .body(let chunk, _): state.bytesSent += Int64(chunk.readableBytes)
-            case .file(let range): state.bytesSent += range.count
-            default: break
-            }
-            return self.bodyAllowed(status: state.status)
+        let (action, waiter) = try self.state.withLockedValue { state in
+            let action = try state.machine.send(event)
+            return (action, action.resumeWaiter ? state.resuming(with: .disconnect) : nil)
         }
+        waiter?.resume(returning: .disconnect)
+        let bodyAllowed = action.bodyAllowed
         do {
             switch event {
             case .start(let status, let headers, _):
@@ -44,19 +47,12 @@ extension Exchange {
                 preconditionFailure("ResponseStateMachine refuses lifespan events")
             }
         } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
-            self.clientLeft()
+            self.disconnected(.clientClosed)
             throw ClientDisconnected()
-        } catch is IOError {
-            self.clientLeft()
+        } catch let error as IOError {
+            self.disconnected(error.errnoCode == ECONNRESET ? .clientReset : .clientClosed)
             throw ClientDisconnected()
         }
-    }
-
-    /// HEAD responses and 1xx, 204 and 304 carry no body on the wire.
-    private func bodyAllowed(status: HTTPResponse.Status?) -> Bool {
-        guard self.requestHead.method != .HEAD else { return false }
-        guard let status else { return true }
-        return status.code >= 200 && status.code != 204 && status.code != 304
     }
 
     private func sendFile(_ range: FileRange, bodyAllowed: Bool) async throws {
@@ -75,11 +71,6 @@ extension Exchange {
         var headers = HTTPHeaders(fields)
         if !headers.contains(name: "date") { headers.add(name: "Date", value: DateHeader.now()) }
         if let name = self.serverName, !headers.contains(name: "server") { headers.add(name: "Server", value: name) }
-        if !self.keepAlive {
-            headers.replaceOrAdd(name: "Connection", value: "close")
-        } else if self.requestHead.version == .http1_0 {
-            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
-        }
         return HTTPResponseHead(
             version: self.requestHead.version,
             status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),

@@ -24,6 +24,12 @@ enum HeadValidator {
         guard isValidTarget(head.uri, method: head.method) else {
             return .failure(Rejection(status: .badRequest, message: "The request target is malformed."))
         }
+        guard head.headers.count <= limits.maxHeaderFields else {
+            return .failure(Rejection(status: .requestHeaderFieldsTooLarge, message: "The request has more than \(limits.maxHeaderFields) header fields (limit: maxHeaderFields)."))
+        }
+        guard headBytes(head) <= limits.maxHeadBytes else {
+            return .failure(Rejection(status: .requestHeaderFieldsTooLarge, message: "The request head exceeds \(limits.maxHeadBytes) bytes (limit: maxHeadBytes)."))
+        }
         var fields = HTTPFields()
         fields.reserveCapacity(head.headers.count)
         var hosts = 0
@@ -74,6 +80,16 @@ enum HeadValidator {
             }
         }
         return .success(fields)
+    }
+
+    /// The head's size as `Server.Configuration.maxHeadBytes` counts it: `METHOD target HTTP/x.y`, each field as
+    /// `name: value`, every line with its CRLF, and the blank line.
+    static func headBytes(_ head: HTTPRequestHead) -> Int {
+        var bytes = head.method.rawValue.utf8.count + 1 + head.uri.utf8.count + 1 + 8 + 2
+        for (name, value) in head.headers {
+            bytes += name.utf8.count + 2 + value.utf8.count + 2
+        }
+        return bytes + 2
     }
 
     /// RFC 9110 §5.6.2 token characters.
