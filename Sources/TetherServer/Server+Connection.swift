@@ -21,17 +21,12 @@ extension Server {
                 // the mailbox when the connection ends.
                 while let (head, fields, exchange) = await inbox.requests.next() {
                     group.addTask {
-                        await self.serveRequest(head, fields, exchange, on: channel)
-                        inbox.events.deliver(.finished)
-                    }
-                    waiting: while let event = await inbox.events.next() {
-                        switch event {
-                        case .cancelled:
-                            group.cancelAll()
-                        case .finished:
-                            break waiting
+                        await inbox.task.run(isAbandoned: { exchange.cancellationReason != nil }) {
+                            await self.serveRequest(head, fields, exchange, on: channel)
                         }
+                        inbox.finished.deliver(())
                     }
+                    guard await inbox.finished.next() != nil else { break }
                 }
                 channel.close(promise: nil)
             }
@@ -54,14 +49,14 @@ extension Server {
         _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, on channel: any Channel
     ) async {
         let started = ContinuousClock.now
-        var scope = HTTPScope(
+        let scope = HTTPScope(
             method: HTTPRequest.Method(head.method.rawValue) ?? .get,
             target: Self.originForm(head.uri),
             headers: fields,
             httpVersion: TetherGateway.HTTPVersion(major: head.version.major, minor: head.version.minor),
             client: channel.remoteAddress,
-            server: channel.localAddress)
-        scope.extensions = Self.scopeExtensions
+            server: channel.localAddress,
+            extensions: Self.scopeExtensions)
 
         var failure: (any Error)?
         do {

@@ -174,7 +174,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case .startRequest(let head, let fields):
             let exchange = Exchange(
-                channel: context.channel, head: head, configuration: self.configuration, events: self.inbox.events)
+                channel: context.channel, head: head, configuration: self.configuration, task: self.inbox.task)
             self.current = exchange
             self.inbox.requests.deliver((head, fields, exchange))
         case .deliverBody(let chunk):

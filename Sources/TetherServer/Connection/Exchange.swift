@@ -41,15 +41,15 @@ final class Exchange: CancellationSource {
     let requestHead: HTTPRequestHead
     /// The `Server` header's value, if any.
     let serverName: String?
-    /// Where the request's cancellation is reported, to cancel its task.
-    let events: Mailbox<RequestEvent>
+    /// The request's task, cancelled when its work is abandoned.
+    let task: RequestTask
 
     init(
         channel: any Channel, head: HTTPRequestHead, configuration: Server.Configuration,
-        events: Mailbox<RequestEvent>
+        task: RequestTask
     ) {
         self.channel = channel
-        self.events = events
+        self.task = task
         self.requestHead = head
         self.serverName = configuration.serverName
         let expectsContinue =
@@ -91,7 +91,7 @@ final class Exchange: CancellationSource {
             return (action.resumeWaiter ? state.resuming(with: .disconnect) : nil, action.cancelTask)
         }
         waiter?.resume(returning: .disconnect)
-        if cancel { self.events.deliver(.cancelled) }
+        if cancel { self.task.cancel() }
     }
 
     private func carryOut(_ taken: (RequestStateMachine.InputAction, CheckedContinuation<InboundEvent, any Error>?)) -> Bool {
