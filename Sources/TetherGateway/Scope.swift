@@ -18,29 +18,91 @@ public enum Scope: Sendable {
 }
 
 /// The scope of one HTTP request: everything about it but its body.
+///
+/// Its fields live in one copy-on-write box, so that handing a scope along (to the request, to hooks, to
+/// middleware) costs one reference count rather than one per field.
 public struct HTTPScope: Sendable {
+    /// The fields as a plain value.
+    private struct Fields {
+        var httpVersion: HTTPVersion
+        var method: HTTPRequest.Method
+        var scheme: String
+        var path: String
+        var rawPath: String
+        var queryString: [UInt8]
+        var rootPath: String
+        var headers: HTTPFields
+        var client: SocketAddress?
+        var server: SocketAddress?
+        var extensions: ScopeExtensions
+    }
+
+    /// The box; changed only while this scope holds the sole reference to it, so sharing it is safe.
+    private final class Storage: @unchecked Sendable {
+        var fields: Fields
+
+        init(_ fields: Fields) {
+            self.fields = fields
+        }
+    }
+
+    private var storage: Storage
+
     /// The protocol version, such as 1.1.
-    public var httpVersion: HTTPVersion
+    public var httpVersion: HTTPVersion {
+        get { self.storage.fields.httpVersion }
+        set { self.update { $0.httpVersion = newValue } }
+    }
     /// The request method.
-    public var method: HTTPRequest.Method
+    public var method: HTTPRequest.Method {
+        get { self.storage.fields.method }
+        set { self.update { $0.method = newValue } }
+    }
     /// `http` or `https`.
-    public var scheme: String
+    public var scheme: String {
+        get { self.storage.fields.scheme }
+        set { self.update { $0.scheme = newValue } }
+    }
     /// The path, percent-decoded, without the query.
-    public var path: String
+    public var path: String {
+        get { self.storage.fields.path }
+        set { self.update { $0.path = newValue } }
+    }
     /// The path exactly as the request target carried it, still percent-encoded.
-    public var rawPath: String
+    public var rawPath: String {
+        get { self.storage.fields.rawPath }
+        set { self.update { $0.rawPath = newValue } }
+    }
     /// The query: the bytes after `?`, undecoded.
-    public var queryString: [UInt8]
+    public var queryString: [UInt8] {
+        get { self.storage.fields.queryString }
+        set { self.update { $0.queryString = newValue } }
+    }
     /// The path prefix the application is mounted under, empty at the root.
-    public var rootPath: String
+    public var rootPath: String {
+        get { self.storage.fields.rootPath }
+        set { self.update { $0.rootPath = newValue } }
+    }
     /// The request header fields, in order, duplicates kept.
-    public var headers: HTTPFields
+    public var headers: HTTPFields {
+        get { self.storage.fields.headers }
+        set { self.update { $0.headers = newValue } }
+    }
     /// The client's address, when known.
-    public var client: SocketAddress?
+    public var client: SocketAddress? {
+        get { self.storage.fields.client }
+        set { self.update { $0.client = newValue } }
+    }
     /// The address the server accepted the connection on, when known.
-    public var server: SocketAddress?
+    public var server: SocketAddress? {
+        get { self.storage.fields.server }
+        set { self.update { $0.server = newValue } }
+    }
     /// Typed values a server or middleware attaches to the scope.
-    public var extensions: ScopeExtensions
+    public var extensions: ScopeExtensions {
+        get { self.storage.fields.extensions }
+        set { self.update { $0.extensions = newValue } }
+    }
 
     /// A scope with every field given.
     public init(
@@ -56,17 +118,17 @@ public struct HTTPScope: Sendable {
         server: SocketAddress? = nil,
         extensions: ScopeExtensions = ScopeExtensions()
     ) {
-        self.httpVersion = httpVersion
-        self.method = method
-        self.scheme = scheme
-        self.path = path
-        self.rawPath = rawPath
-        self.queryString = queryString
-        self.rootPath = rootPath
-        self.headers = headers
-        self.client = client
-        self.server = server
-        self.extensions = extensions
+        self.storage = Storage(
+            Fields(
+                httpVersion: httpVersion, method: method, scheme: scheme, path: path, rawPath: rawPath,
+                queryString: queryString, rootPath: rootPath, headers: headers, client: client, server: server,
+                extensions: extensions))
+    }
+
+    /// Changes the fields in place, copying the box first if another scope shares it.
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        if !isKnownUniquelyReferenced(&self.storage) { self.storage = Storage(self.storage.fields) }
+        change(&self.storage.fields)
     }
 
     /// A scope for a request target such as `/items/a%20b?x=1`: the path is decoded and the query split off.
@@ -77,7 +139,8 @@ public struct HTTPScope: Sendable {
         httpVersion: HTTPVersion = .http1_1,
         scheme: String = "http",
         client: SocketAddress? = nil,
-        server: SocketAddress? = nil
+        server: SocketAddress? = nil,
+        extensions: ScopeExtensions = ScopeExtensions()
     ) {
         let utf8 = target.utf8
         let rawPath: Substring
@@ -98,7 +161,8 @@ public struct HTTPScope: Sendable {
             queryString: query,
             headers: headers,
             client: client,
-            server: server
+            server: server,
+            extensions: extensions
         )
     }
 }
