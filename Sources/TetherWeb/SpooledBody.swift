@@ -183,12 +183,17 @@ extension SpooledBody {
 
 /// The body being read: memory, then a temporary file.
 private struct Spool {
+    /// Chunks written in one `pwritev` at the most: each holds a read buffer of the connection until written.
+    static let maxChunksPerWrite = 64
+
     let limits: WebApplication.Configuration
     /// Bytes the body may reach in memory: the configured threshold, or 0 when the body is known to be larger.
     let memoryLimit: Int64
-    /// The body while it fits in memory; then the bytes on their way to the file, copied together so that
-    /// they do not pin the connection's read buffers.
+    /// The body while it fits in memory, in one buffer.
     var memory = ByteBuffer()
+    /// Once the body goes to the file: the chunks on their way there, as they arrived (no copy).
+    var pending: [ByteBuffer] = []
+    var pendingBytes = 0
     var file: (path: FilePath, descriptor: SystemPackage.FileDescriptor)?
     var count: Int64 = 0
 
@@ -203,48 +208,103 @@ private struct Spool {
         if let limit = self.limits.maxBodySize, self.count > limit {
             throw BodyTooLarge(limit: limit)
         }
-        if self.memory.readableBytes == 0, self.file == nil {
-            self.memory = chunk
-        } else {
-            self.memory.writeImmutableBuffer(chunk)
+        if self.file == nil, self.count <= self.memoryLimit {
+            if self.memory.readableBytes == 0 {
+                self.memory = chunk
+            } else {
+                self.memory.writeImmutableBuffer(chunk)
+            }
+            return
         }
-        if self.file == nil ? self.count > self.memoryLimit : self.memory.readableBytes >= self.limits.writeBatchSize {
+        if self.memory.readableBytes > 0 {
+            // Past the threshold: what memory held goes first.
+            self.pending.append(self.memory)
+            self.pendingBytes += self.memory.readableBytes
+            self.memory = ByteBuffer()
+        }
+        self.pending.append(chunk)
+        self.pendingBytes += chunk.readableBytes
+        // The file is made the moment the body is known to go there; then writes wait for a batch.
+        if self.file == nil || self.pendingBytes >= self.limits.writeBatchSize
+            || self.pending.count >= Self.maxChunksPerWrite
+        {
             try await self.flush(threadPool: threadPool)
         }
     }
 
     mutating func finish(threadPool: NIOThreadPool) async throws -> SpooledBody {
-        guard let file = self.file else {
+        guard self.file != nil || !self.pending.isEmpty else {
             return SpooledBody(self.memory)
         }
         try await self.flush(threadPool: threadPool)
+        let file = self.file!
         self.file = nil
         return SpooledBody(file: file.path, descriptor: file.descriptor, count: self.count, threadPool: threadPool)
     }
 
-    /// Moves what memory holds to the end of the temporary file, creating it the first time.
+    /// Writes the pending chunks at the end of the temporary file with one `pwritev`, creating it the first time.
     private mutating func flush(threadPool: NIOThreadPool) async throws {
-        let pending = self.memory
-        let offset = self.count - Int64(pending.readableBytes)
+        let chunks = self.pending
+        let offset = self.count - Int64(self.pendingBytes)
         let existing = self.file
         let directory = self.limits.temporaryDirectory
-        self.memory = ByteBuffer()
-        self.memory.reserveCapacity(self.limits.writeBatchSize)
+        self.pending.removeAll(keepingCapacity: true)
+        self.pendingBytes = 0
         // A file created by a cancelled task's job is still handed back, so that it can be discarded.
         let created = NIOLockedValueBox<(path: FilePath, descriptor: SystemPackage.FileDescriptor)?>(nil)
         do {
             let file = try await threadPool.runIfActive {
                 let file = try existing ?? SpooledBody.createTemporaryFile(in: directory)
                 if existing == nil { created.withLockedValue { $0 = file } }
-                try pending.withUnsafeReadableBytes { bytes in
-                    _ = try file.descriptor.writeAll(toAbsoluteOffset: offset, bytes)
-                }
+                try Self.writeAll(chunks, to: file.descriptor, at: offset)
                 return file
             }
             self.file = file
         } catch {
             if self.file == nil { self.file = created.withLockedValue { $0 } }
             throw error
+        }
+    }
+
+    /// Writes `chunks` one after another from `offset`, with as few `pwritev` calls as the kernel allows.
+    private static func writeAll(_ chunks: [ByteBuffer], to descriptor: SystemPackage.FileDescriptor, at offset: Int64) throws {
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(chunks.count)
+        try Self.withVectors(chunks[...], into: &vectors) { vectors in
+            var written = 0
+            var first = 0
+            let total = chunks.reduce(0) { $0 + $1.readableBytes }
+            while written < total {
+                let result = vectors[first...].withUnsafeBufferPointer { pointer in
+                    pwritev(descriptor.rawValue, pointer.baseAddress, Int32(pointer.count), off_t(offset) + off_t(written))
+                }
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw Errno(rawValue: errno)
+                }
+                written += result
+                // Skip what was written: whole vectors, then the part of the next one.
+                var done = result
+                while first < vectors.count, done >= vectors[first].iov_len {
+                    done -= vectors[first].iov_len
+                    first += 1
+                }
+                if done > 0 {
+                    vectors[first].iov_base += done
+                    vectors[first].iov_len -= done
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with an `iovec` for each chunk, valid while the chunks' bytes are borrowed.
+    private static func withVectors(
+        _ chunks: ArraySlice<ByteBuffer>, into vectors: inout [iovec], _ body: (inout [iovec]) throws -> Void
+    ) throws {
+        guard let chunk = chunks.first else { return try body(&vectors) }
+        try chunk.withUnsafeReadableBytes { bytes in
+            vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
+            try Self.withVectors(chunks.dropFirst(), into: &vectors, body)
         }
     }
 
