@@ -174,6 +174,14 @@ import Darwin
             (.readBytes(1_010), .none), (.body(1_000), .body(1_000)), (.readDone, .none),
             (.readBytes(10_000), .none), (.readDone, .none),
         ]),
+        Table(name: "a read that carries the head, an over-long chunk extension and the end is refused", steps: [
+            (.readBytes(100_000), .none), (.head(chunked), .start("/")), (.body(5), .body(5)), (.end, .end),
+            (.readDone, .refuse(400, .malformedBody)),
+        ]),
+        Table(name: "a read that ends the body may hold the start of a pipelined head", steps: [
+            (.readBytes(20_000), .none), (.head(chunked), .start("/")), (.body(1_000), .body(1_000)), (.end, .end),
+            (.readDone, .none),
+        ]),
         Table(name: "an over-long target is 414", steps: [
             (.read("GET /" + String(repeating: "a", count: 9_000)), .none), (.error(HTTPParserError.headerOverflow), .refuse(414, nil)),
         ]),

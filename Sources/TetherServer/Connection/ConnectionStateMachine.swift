@@ -86,10 +86,13 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     /// The last bytes of the request line, where its version stands (` HTTP/x.y` and a CR fit in ten).
     private var requestLineTail: [UInt8] = []
 
-    /// Bytes read from the socket in the current read, and body bytes the decoder made of them.
+    /// What the current read carried: its raw bytes, and what the decoder made of them (the head that started a
+    /// request, its body bytes, whether its body ended, and the size of requests queued behind it).
     private var rawBytesThisRead = 0
+    private var headBytesThisRead = 0
     private var bodyBytesThisRead = 0
-    private var headThisRead = false
+    private var endThisRead = false
+    private var queuedBytesThisRead = 0
     /// Chunked framing (chunk-size lines with extensions, trailers) read since the last body data.
     private var framingBytes = 0
 
@@ -142,12 +145,13 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     /// The decoder made a request head.
     mutating func headReceived(_ head: HTTPRequestHead, now: C.Instant) -> Action {
         guard self.phase != .closed else { return .none }
-        self.headThisRead = true
         if self.request != nil || !self.pending.isEmpty {
             self.pending.append(.head(head))
             self.pendingHeads += 1
+            self.queuedBytesThisRead += HeadValidator.headBytes(head)
             return .none
         }
+        self.headBytesThisRead = HeadValidator.headBytes(head)
         return self.start(head, now: now)
     }
 
@@ -157,6 +161,7 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         if !self.pending.isEmpty || self.request == nil {
             self.pending.append(.body(chunk))
             self.pendingBytes += chunk.readableBytes
+            self.queuedBytesThisRead += chunk.readableBytes
             return .none
         }
         self.bodyBytesThisRead += chunk.readableBytes
@@ -187,22 +192,31 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     private mutating func bodyComplete(now: C.Instant) -> Action {
         self.request!.bodyEnded = true
         self.bodyIdleDeadline = nil
-        self.framingBytes = 0
+        self.endThisRead = true
         if self.request!.responseEnded { return self.responseComplete(now: now) }
         return .deliverEnd
     }
 
     /// The decoder has processed one read: checks the chunked framing that read carried.
+    ///
+    /// What the read carried beyond the head, the body data and the requests queued behind them is framing:
+    /// counted exactly while the body goes on, and with room for a pipelined head's first part once it ends.
     mutating func readComplete() -> Action {
-        defer { (self.rawBytesThisRead, self.bodyBytesThisRead, self.headThisRead) = (0, 0, false) }
-        // Only a read that began and ended inside one chunked body is its framing alone.
-        guard self.phase == .inRequest, !self.headThisRead, let request = self.request, request.chunked,
-            !request.bodyEnded
+        defer {
+            (self.rawBytesThisRead, self.headBytesThisRead, self.bodyBytesThisRead) = (0, 0, 0)
+            (self.endThisRead, self.queuedBytesThisRead) = (false, 0)
+        }
+        guard self.phase == .inRequest, let request = self.request, request.chunked,
+            !request.bodyEnded || self.endThisRead
         else { return .none }
-        let framing = self.rawBytesThisRead - self.bodyBytesThisRead
+        let framing = max(
+            0, self.rawBytesThisRead - self.headBytesThisRead - self.bodyBytesThisRead - self.queuedBytesThisRead)
         self.framingBytes = self.bodyBytesThisRead > 0 ? framing : self.framingBytes + framing
         let limit = self.configuration.maxChunkFramingBytes
-        guard self.framingBytes > limit else { return .none }
+        // A read that ends the body may also hold the start of a head the decoder has not finished.
+        let allowance = self.endThisRead ? self.configuration.maxHeadBytes : 0
+        defer { if self.endThisRead { self.framingBytes = 0 } }
+        guard self.framingBytes > limit + allowance else { return .none }
         let message = "A chunk-size line or the trailers exceed \(limit) bytes (limit: maxChunkFramingBytes)."
         return self.end(.malformedBody, status: .badRequest, message: message)
     }
