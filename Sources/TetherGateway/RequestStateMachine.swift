@@ -114,7 +114,7 @@ public struct RequestStateMachine: Sendable {
 
     /// A body chunk arrived from the client.
     public mutating func bodyChunkArrived(_ chunk: ByteBuffer) -> InputAction {
-        guard self.cancellationReason == nil, !self.bodyEnded else { return .none }
+        guard !self.isDisconnected, !self.bodyEnded else { return .none }
         if self.isWaiting {
             self.isWaiting = false
             return .resume(.body(chunk, more: true))
@@ -130,7 +130,7 @@ public struct RequestStateMachine: Sendable {
 
     /// The body is complete: the last queued chunk, or an empty one, carries `more: false`.
     public mutating func bodyEndArrived() -> InputAction {
-        guard self.cancellationReason == nil, !self.bodyEnded else { return .none }
+        guard !self.isDisconnected, !self.bodyEnded else { return .none }
         self.bodyEnded = true
         if self.isWaiting {
             self.isWaiting = false
@@ -145,14 +145,15 @@ public struct RequestStateMachine: Sendable {
         return .none
     }
 
-    /// Any inbound event, as a test tool scripts it: body events as ``bodyChunkArrived(_:)`` and
-    /// ``bodyEndArrived()`` would deliver them, `disconnect` as ``disconnected(_:)`` with ``CancellationReason/clientClosed``,
-    /// and other events (lifespan, or a body event where none belongs) queued as they are.
+    /// Any inbound event, as a test tool scripts it: body events delivered in order (without back-pressure),
+    /// `disconnect` as ``disconnected(_:)`` with ``CancellationReason/clientClosed``, and other events (lifespan,
+    /// or a body event where none belongs) queued as they are. Nothing arrives after `disconnect`.
     public mutating func eventArrived(_ event: InboundEvent) -> InputAction {
+        guard !self.isDisconnected else { return .none }
         switch event {
         case .disconnect:
             return self.disconnected(.clientClosed).resumeWaiter ? .resume(.disconnect) : .none
-        case .body(let chunk, let more) where !self.bodyEnded && self.cancellationReason == nil:
+        case .body(let chunk, let more) where !self.bodyEnded:
             if self.isWaiting {
                 self.isWaiting = false
                 if !more { (self.bodyEnded, self.bodyReceived) = (true, true) }
@@ -163,7 +164,6 @@ public struct RequestStateMachine: Sendable {
             if !more { self.bodyEnded = true }
             return .none
         default:
-            guard self.cancellationReason == nil || !self.configuration.discardsQueueOnDisconnect else { return .none }
             if self.isWaiting {
                 self.isWaiting = false
                 return .resume(event)
@@ -176,7 +176,7 @@ public struct RequestStateMachine: Sendable {
     /// The client left, or the server ends the request, for `reason`: every later `receive()` returns
     /// `disconnect`, `send` throws ``ClientDisconnected``, and an incomplete response's task is cancelled.
     public mutating func disconnected(_ reason: CancellationReason) -> DisconnectAction {
-        guard self.cancellationReason == nil else { return DisconnectAction(resumeWaiter: false, cancelTask: false) }
+        guard !self.isDisconnected else { return DisconnectAction(resumeWaiter: false, cancelTask: false) }
         let cancel = !self.response.isComplete
         // A reason is recorded only where work is abandoned; a client leaving after its response changes nothing.
         self.cancellationReason = cancel ? reason : nil
