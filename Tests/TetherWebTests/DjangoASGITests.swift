@@ -8,7 +8,7 @@ import TestSupport
 import Testing
 
 /// The behaviours of Django's ASGI handler tests (tests/asgi/tests.py), ported to Tether, and the four tests of
-/// the fix for django__django-16603 (shared/reference).
+/// the fix for django__django-16603 (see docs/ConformanceRoutes.md).
 @Suite struct DjangoASGITests {
     /// The app Django's tests use: hello, echo, headers, a slow blocking view, a file.
     static func application(hooks: LifecycleHooks = LifecycleHooks(), configuration: WebApplication.Configuration = .init())
@@ -211,22 +211,24 @@ import Testing
 
     @Test func asyncHandlerCompletesWithoutDisconnectAndIsCancelledByOne() async throws {
         let cancelled = Box(false)
-        let started = Latch()
-        var router = Router()
-        router.get("/cancel/") { _ in
-            started.open()
-            do {
-                try await Task.sleep(for: .milliseconds(200))
-                return .text("Hello World!")
-            } catch {
-                cancelled.value = true
-                throw error
+        // Each request gets its own latch: the second must wait for its own handler to start.
+        func app(started: Latch) -> WebApplication {
+            var router = Router()
+            router.get("/cancel/") { _ in
+                started.open()
+                do {
+                    try await Task.sleep(for: .milliseconds(500))
+                    return .text("Hello World!")
+                } catch {
+                    cancelled.value = true
+                    throw error
+                }
             }
+            return WebApplication(router: router)
         }
-        let app = WebApplication(router: router)
 
         // Without a disconnect the request completes and the handler is not cancelled.
-        let complete = ApplicationCommunicator(app, scope: httpScope(.get, "/cancel/"))
+        let complete = ApplicationCommunicator(app(started: Latch()), scope: httpScope(.get, "/cancel/"))
         complete.send(.body(ByteBuffer(), more: false))
         let events = try await receiveResponse(from: complete)
         #expect(events.first == .start(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "12"]))
@@ -235,7 +237,8 @@ import Testing
         #expect(cancelled.value == false)
 
         // A disconnect while the handler sleeps cancels it, and nothing is sent.
-        let abandoned = ApplicationCommunicator(app, scope: httpScope(.get, "/cancel/"))
+        let started = Latch()
+        let abandoned = ApplicationCommunicator(app(started: started), scope: httpScope(.get, "/cancel/"))
         abandoned.send(.body(ByteBuffer(), more: false))
         #expect(await started.wait())
         abandoned.send(.disconnect)
