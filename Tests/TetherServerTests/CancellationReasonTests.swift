@@ -77,10 +77,12 @@ import Testing
         let (started, cancelled, reason) = (Latch(), Latch(), Box<CancellationReason?>(nil))
         try await withServer(
             Self.app(started: started, cancelled: cancelled, reason: reason),
-            configure: { $0.requestTimeout = .milliseconds(300) }
+            configure: { $0.requestTimeout = .seconds(1) }
         ) { port, _ in
             let client = try await RawClient.connect(port: port)
             try await client.send("GET /slow/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            // A deadline that passes before the handler starts spares it; this one leaves it time to start.
+            #expect(await started.wait())
             let text = try await client.waitForClose()
             #expect(text.hasPrefix("HTTP/1.1 504 "), "\(text)")
             #expect(await cancelled.wait())
@@ -92,10 +94,11 @@ import Testing
         let (started, cancelled, reason) = (Latch(), Latch(), Box<CancellationReason?>(nil))
         try await withServer(
             Self.app(started: started, cancelled: cancelled, reason: reason),
-            configure: { $0.requestTimeout = .milliseconds(300) }
+            configure: { $0.requestTimeout = .seconds(1) }
         ) { port, _ in
             let client = try await RawClient.connect(port: port)
             try await client.send("GET /stream/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await started.wait())
             let text = try await client.waitForClose()
             #expect(text.hasPrefix("HTTP/1.1 200 "), "\(text)")
             #expect(text.contains("first\n"))
