@@ -3,7 +3,7 @@ import TetherGateway
 /// Listens for the client's next event while the request is processed, and cancels the processing when
 /// the client leaves.
 ///
-/// This is what Django's ASGI handler lacked (shared/reference): a `disconnect` after the body must stop
+/// This is what Django's ASGI handler lacked (django__django-16603): a `disconnect` after the body must stop
 /// the work, not be noticed only after it.
 enum DisconnectRace {
     /// How the race ended.

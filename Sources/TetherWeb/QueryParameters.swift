@@ -35,8 +35,23 @@ public struct QueryParameters: Sendable, Hashable, Sequence {
     }
 
     /// The last value for `name` converted to `T`, or `nil` when it is absent or does not convert.
-    public func get<T: LosslessStringConvertible>(_ name: String, as type: T.Type = T.self) -> T? {
-        self[name].flatMap(T.init)
+    ///
+    /// ```swift
+    /// let verbose = request.query.get("verbose", as: Bool.self) ?? false  // ?verbose=yes
+    /// ```
+    public func get<T: ParameterConvertible>(_ name: String, as type: T.Type = T.self) -> T? {
+        self[name].flatMap(T.fromParameter)
+    }
+
+    /// The last value for `name` converted to `T`, or ``HTTPError`` 400 when it is absent or does not convert.
+    public func require<T: ParameterConvertible>(_ name: String, as type: T.Type = T.self) throws(HTTPError) -> T {
+        guard let text = self[name] else {
+            throw HTTPError(.badRequest, message: "Parameter '\(name)' is missing.")
+        }
+        guard let value = T.fromParameter(text) else {
+            throw HTTPError(.badRequest, message: "Parameter '\(name)' is not a valid \(T.self).")
+        }
+        return value
     }
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {

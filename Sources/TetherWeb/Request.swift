@@ -11,9 +11,12 @@ public struct Request: Sendable {
     public let query: QueryParameters
     /// The values the router captured from the path.
     public var parameters: Parameters
+    /// Typed values middleware attached for the handlers after it; pass a changed copy to `next`.
+    public var storage: RequestStorage
     /// The request body, already read from the client.
     public let body: SpooledBody
-    /// Set once the client has gone; blocking handlers poll it to stop early.
+    /// Set once the request's work is cancelled (its client left, or its route's deadline passed); blocking
+    /// handlers poll it to stop early.
     public let cancellation: CancellationFlag
 
     /// Builds a request; throws ``InvalidEncoding`` when the query is not UTF-8 once decoded.
@@ -21,6 +24,7 @@ public struct Request: Sendable {
         self.scope = scope
         self.query = try QueryParameters(decoding: scope.queryString)
         self.parameters = Parameters()
+        self.storage = RequestStorage()
         self.body = body
         self.cancellation = cancellation
     }
@@ -43,7 +47,7 @@ public struct Request: Sendable {
     public var client: SocketAddress? { self.scope.client }
     /// The server's address, when known.
     public var server: SocketAddress? { self.scope.server }
-    /// Whether the client has gone; async handlers see `Task.isCancelled` too.
+    /// Whether the request's work was cancelled; async handlers see `Task.isCancelled` too.
     public var isCancelled: Bool { self.cancellation.isCancelled }
 
     /// Every value of the header `name` joined with `,` (`; ` for `Cookie`), as Django's `META` holds them.
@@ -53,14 +57,36 @@ public struct Request: Sendable {
         return values.joined(separator: name == .cookie ? "; " : ",")
     }
 
-    /// The body decoded from JSON; ``HTTPError`` 400 when it does not decode.
+    /// The body decoded from JSON, and validated when `T` is ``Validatable``.
+    ///
+    /// A body that does not decode is ``HTTPError`` 400, with a message that says what is wrong in the client's
+    /// terms ("Field 'name' is missing."); one that decodes but does not validate is 422.
+    ///
+    /// ```swift
+    /// let item = try await request.json(NewItem.self)
+    /// ```
     public func json<T: Decodable>(_ type: T.Type = T.self, decoder: JSONDecoder = JSONDecoder()) async throws -> T {
         let bytes = try await self.body.bytes()
+        let value: T
         do {
-            return try decoder.decode(T.self, from: Data(bytes.readableBytesView))
+            value = try decoder.decode(T.self, from: Data(bytes.readableBytesView))
+        } catch let error as HTTPError {
+            throw error
+        } catch let error as DecodingError {
+            throw HTTPError(.badRequest, message: Self.problem(with: error))
         } catch {
-            throw HTTPError(.badRequest, message: "The request body is not valid JSON for \(T.self): \(error)")
+            throw HTTPError(.badRequest, message: "The request body is not valid.")
         }
+        if let value = value as? any Validatable {
+            do {
+                try value.validate()
+            } catch let error as HTTPError {
+                throw error
+            } catch {
+                throw HTTPError.unprocessable("The request body is not valid.")
+            }
+        }
+        return value
     }
 
     /// The body decoded as an `application/x-www-form-urlencoded` form; ``HTTPError`` 400 when it is not UTF-8.
@@ -70,6 +96,49 @@ public struct Request: Sendable {
             return try QueryParameters(decoding: bytes.readableBytesView)
         } catch {
             throw HTTPError(.badRequest, message: "The form is not valid UTF-8 once decoded.")
+        }
+    }
+
+    /// What is wrong with a JSON body, in the client's terms: which field and how, never Swift's types.
+    static func problem(with error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "Field '\(Self.fieldName(context.codingPath + [key]))' is missing."
+        case .valueNotFound(_, let context) where !context.codingPath.isEmpty:
+            return "Field '\(Self.fieldName(context.codingPath))' must not be null."
+        case .typeMismatch(let type, let context):
+            let field = Self.fieldName(context.codingPath)
+            let subject = context.codingPath.isEmpty ? "The request body" : "Field '\(field)'"
+            return Self.kind(of: type).map { "\(subject) must be \($0)." } ?? "\(subject) has the wrong type."
+        case .dataCorrupted(let context) where !context.codingPath.isEmpty:
+            return "Field '\(Self.fieldName(context.codingPath))' is not valid."
+        default:
+            return "The request body is not valid JSON."
+        }
+    }
+
+    /// A coding path as the client wrote it: `items[0].name`.
+    private static func fieldName(_ path: [any CodingKey]) -> String {
+        var name = ""
+        for key in path {
+            if let index = key.intValue, key.stringValue == "Index \(index)" {
+                name += "[\(index)]"
+            } else {
+                name += (name.isEmpty ? "" : ".") + key.stringValue
+            }
+        }
+        return name
+    }
+
+    /// The JSON kind a decoded type expects, in words: "a string", "a number"; `nil` when there is no plain one.
+    private static func kind(of type: Any.Type) -> String? {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is any Numeric.Type: "a number"
+        case is [Any].Type: "an array"
+        case is [String: Any].Type: "an object"
+        default: nil
         }
     }
 }

@@ -29,6 +29,9 @@ public struct WebApplication: Application {
         public var threadPool: NIOThreadPool = WebApplication.Configuration.sharedThreadPool
         /// Where handler errors and protocol violations are logged. Default label `tether.web`.
         public var logger = Logger(label: "tether.web")
+        /// Renders every error answer: 404, 405, an ``HTTPError``, and the 500 for any other error. Default
+        /// ``ErrorRenderer/standard``: plain text, or JSON when the request's `Accept` prefers it.
+        public var errorRenderer = ErrorRenderer.standard
 
         /// The defaults.
         public init() {}
@@ -55,6 +58,9 @@ public struct WebApplication: Application {
     private let responder: Handler
 
     /// An application that routes with `router` through `middleware`, outermost first.
+    ///
+    /// An error thrown inside a layer is answered (rendered by the configuration's ``ErrorRenderer``) before the
+    /// layer around it sees it: each middleware gets a response from `next`, a 404 or a 500 as much as a 200.
     public init(
         router: Router,
         middleware: [any Middleware] = [],
@@ -63,18 +69,16 @@ public struct WebApplication: Application {
     ) {
         self.configuration = configuration
         self.hooks = hooks
+        let errors = ErrorResponder(renderer: configuration.errorRenderer, logger: configuration.logger)
         let threadPool = configuration.threadPool
+        // Each route's handler, deadline and group middleware are put together once, not per request.
+        let routes = router.routes.map { Self.responder(for: $0, threadPool: threadPool, errors: errors) }
         let routed: Handler = { request in
-            switch router.match(request.method, path: request.path) {
-            case .found(let route, let parameters):
+            switch routes.lookup(request.method, path: request.path) {
+            case .found(let handler, let parameters):
                 var request = request
                 request.parameters = parameters
-                switch route {
-                case .async(let handler):
-                    return try await handler(request)
-                case .blocking(let handler):
-                    return try await Self.runBlocking(handler, request, on: threadPool)
-                }
+                return try await handler(request)
             case .methodNotAllowed(let allowed):
                 let allow = allowed.map(\.rawValue).joined(separator: ", ")
                 throw HTTPError(.methodNotAllowed, headers: [.allow: allow])
@@ -82,18 +86,16 @@ public struct WebApplication: Application {
                 throw HTTPError(.notFound, message: "Not Found")
             }
         }
-        self.responder = middleware.reversed().reduce(routed) { next, middleware in
-            { request in try await middleware.respond(to: request, next: next) }
-        }
+        self.responder = errors.answering(Self.chain(middleware, around: routed, errors: errors))
     }
 
     /// Adds a hook run when each request starts.
-    public mutating func onRequestStarted(_ hook: @escaping LifecycleHooks.Hook) {
+    public mutating func onRequestStarted(_ hook: @escaping LifecycleHooks.StartedHook) {
         self.hooks.requestStarted.append(hook)
     }
 
-    /// Adds a hook run when each request ends, on every path.
-    public mutating func onRequestFinished(_ hook: @escaping LifecycleHooks.Hook) {
+    /// Adds a hook run when each request ends, on every path, with its status, outcome and duration.
+    public mutating func onRequestFinished(_ hook: @escaping LifecycleHooks.FinishedHook) {
         self.hooks.requestFinished.append(hook)
     }
 
@@ -101,10 +103,12 @@ public struct WebApplication: Application {
         guard case .http(let scope) = scope else {
             throw UnsupportedScope(type: scope.type)
         }
+        let began = ContinuousClock.now
         let sender = ResponseSender(send: send, scope: scope, fileChunkSize: self.configuration.fileChunkSize)
         let declaredLength = scope.headers[.contentLength].flatMap(Int64.init)
         if let limit = self.configuration.maxBodySize, let declared = declaredLength, declared > limit {
-            try await sender.send(HTTPError(.contentTooLarge, message: BodyTooLarge(limit: limit).description).response)
+            let error = HTTPError(.contentTooLarge, message: BodyTooLarge(limit: limit).description)
+            try await sender.send(self.answer(error, to: scope))
             return
         }
 
@@ -117,56 +121,110 @@ public struct WebApplication: Application {
             // The client left while sending its body (the server may also have cancelled this task).
             return
         } catch let error as BodyTooLarge {
-            try await sender.send(HTTPError(.contentTooLarge, message: error.description).response)
+            try await sender.send(self.answer(HTTPError(.contentTooLarge, message: error.description), to: scope))
             return
         }
         defer { body.close() }
 
         for hook in self.hooks.requestStarted { await hook(scope) }
         let closeHooks = CloseHooks()
-        let outcome: Result<DisconnectRace.Outcome, any Error>
+        let answered = AnsweredStatus()
+        // The request's own source: a route's deadline records its reason here, for `current` and the summary.
+        let cancellation = NestedCancellationSource()
+        let raced: Result<DisconnectRace.Outcome, any Error>
         do {
             let request = try Request(scope: scope, body: body)
-            outcome = await Result(catching: {
-                try await DisconnectRace.run(receive: receive, serverCancels: scope.extensions[CancelOnDisconnect.self] == true) {
-                    try await self.process(request, sender: sender, closeHooks: closeHooks)
+            raced = await Result(catching: {
+                try await CancellationReason.$source.withValue(cancellation) {
+                    let serverCancels = scope.extensions[CancelOnDisconnect.self] == true
+                    return try await DisconnectRace.run(receive: receive, serverCancels: serverCancels) {
+                        try await self.process(request, sender: sender, closeHooks: closeHooks, answered: answered)
+                    }
                 }
             })
         } catch {
             // A request that cannot be built gets an empty 400 and no handler, as Django answers.
-            outcome = await Result(catching: {
+            answered.record(.badRequest)
+            raced = await Result(catching: {
                 try await sender.send(Response(status: .badRequest))
                 return .completed
             })
         }
 
         await closeHooks.run()
-        for hook in self.hooks.requestFinished { await hook(scope) }
-
-        if case .success(.unexpected(let event)) = outcome {
-            let error = ProtocolError("Invalid message after request body: \(event)")
-            self.configuration.logger.error("\(error)", metadata: ["path": "\(scope.path)"])
-            throw error
-        }
-        _ = try outcome.get()
+        let (outcome, failure) = self.ending(of: raced, cancellation: cancellation, scope: scope)
+        let summary = RequestSummary(
+            scope: scope, status: answered.status, outcome: outcome, duration: began.duration(to: .now))
+        for hook in self.hooks.requestFinished { await hook(summary) }
+        if let failure { throw failure }
     }
 
-    /// Middleware, router, handler; an error becomes its response, and the response is sent.
-    private func process(_ request: Request, sender: ResponseSender, closeHooks: CloseHooks) async throws {
-        let response: Response
-        do {
-            response = try await self.responder(request)
-        } catch let error as HTTPError {
-            response = error.response
-        } catch where Task.isCancelled || error is ClientDisconnected {
-            throw error
-        } catch {
-            self.configuration.logger.error(
-                "Handler failed: \(error)", metadata: ["method": "\(request.method)", "path": "\(request.path)"])
-            response = Response(status: .internalServerError)
-        }
+    /// Middleware, router, handler (each error answered where it is thrown), and the response sent.
+    private func process(
+        _ request: Request, sender: ResponseSender, closeHooks: CloseHooks, answered: AnsweredStatus
+    ) async throws {
+        let response = try await self.responder(request)
         closeHooks.add(response.closeHooks)
+        answered.record(response.status)
         try await sender.send(response)
+    }
+
+    /// How the request ended, for its summary, and the error the application throws, if any.
+    private func ending(
+        of raced: Result<DisconnectRace.Outcome, any Error>, cancellation: NestedCancellationSource, scope: HTTPScope
+    ) -> (RequestSummary.Outcome, (any Error)?) {
+        var outcome: RequestSummary.Outcome
+        var failure: (any Error)?
+        switch raced {
+        case .success(.completed):
+            outcome = .completed
+        case .success(.disconnected):
+            outcome = .cancelled(cancellation.cancellationReason)
+        case .success(.unexpected(let event)):
+            let error = ProtocolError("Invalid message after request body: \(event)")
+            self.configuration.logger.error("\(error)", metadata: ["path": "\(scope.path)"])
+            (outcome, failure) = (.failed(error), error)
+        case .failure(let error):
+            (outcome, failure) = (.failed(error), error)
+        }
+        // A route's deadline cut the work short, whether its 504 was sent or its started response ended.
+        if let reason = cancellation.ownReason { outcome = .cancelled(reason) }
+        return (outcome, failure)
+    }
+
+    /// The rendered answer to `error` for a request whose body is not read.
+    private func answer(_ error: HTTPError, to scope: HTTPScope) -> Response {
+        guard let request = try? Request(scope: scope, body: SpooledBody(ByteBuffer())) else { return error.response }
+        return self.configuration.errorRenderer.render(error, for: request)
+    }
+
+    /// `handler` inside `middleware` (outermost first), each layer handed a response for what is thrown inside it.
+    private static func chain(_ middleware: [any Middleware], around handler: @escaping Handler, errors: ErrorResponder)
+        -> Handler
+    {
+        middleware.reversed().reduce(handler) { next, middleware in
+            let next = errors.answering(next)
+            return { request in try await middleware.respond(to: request, next: next) }
+        }
+    }
+
+    /// What a route's requests go to: its handler (on the pool if blocking), within its deadline, inside the
+    /// middleware of its groups.
+    private static func responder(for route: Router.Route, threadPool: NIOThreadPool, errors: ErrorResponder)
+        -> Handler
+    {
+        var handler: Handler
+        switch route.handling {
+        case .async(let async):
+            handler = async
+        case .blocking(let blocking):
+            handler = { request in try await Self.runBlocking(blocking, request, on: threadPool) }
+        }
+        if let deadline = route.deadline {
+            let inner = handler
+            handler = { request in try await RouteDeadline.respond(to: request, within: deadline, handler: inner) }
+        }
+        return Self.chain(route.middleware, around: handler, errors: errors)
     }
 
     /// Runs a blocking handler on `pool`; when the task is cancelled the request's flag is set, the handler's

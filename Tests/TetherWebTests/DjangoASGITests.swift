@@ -141,7 +141,7 @@ import Testing
         var hooks = LifecycleHooks()
         hooks.requestStarted.append { scope in log.mutate { $0.append("started \(scope.path)") } }
         hooks.requestStarted.append { _ in log.mutate { $0.append("started 2") } }
-        hooks.requestFinished.append { scope in log.mutate { $0.append("finished \(scope.path)") } }
+        hooks.requestFinished.append { summary in log.mutate { $0.append("finished \(summary.scope.path)") } }
         var router = Router()
         router.get("/") { _ in
             log.mutate { $0.append("handler") }
@@ -211,13 +211,13 @@ import Testing
 
     @Test func asyncHandlerCompletesWithoutDisconnectAndIsCancelledByOne() async throws {
         let cancelled = Box(false)
-        // Each request gets its own latch: the second must wait for its own handler to start.
-        func app(started: Latch) -> WebApplication {
+        // Each request gets its own latch and length of work: the second must wait for its own handler to start.
+        func app(started: Latch, working duration: Duration) -> WebApplication {
             var router = Router()
             router.get("/cancel/") { _ in
                 started.open()
                 do {
-                    try await Task.sleep(for: .milliseconds(500))
+                    try await Task.sleep(for: duration)
                     return .text("Hello World!")
                 } catch {
                     cancelled.value = true
@@ -228,7 +228,8 @@ import Testing
         }
 
         // Without a disconnect the request completes and the handler is not cancelled.
-        let complete = ApplicationCommunicator(app(started: Latch()), scope: httpScope(.get, "/cancel/"))
+        let complete = ApplicationCommunicator(
+            app(started: Latch(), working: .milliseconds(200)), scope: httpScope(.get, "/cancel/"))
         complete.send(.body(ByteBuffer(), more: false))
         let events = try await receiveResponse(from: complete)
         #expect(events.first == .start(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "12"]))
@@ -238,12 +239,14 @@ import Testing
 
         // A disconnect while the handler sleeps cancels it, and nothing is sent.
         let started = Latch()
-        let abandoned = ApplicationCommunicator(app(started: started), scope: httpScope(.get, "/cancel/"))
+        // A minute of work: only the disconnect can end it before the wait below gives up.
+        let abandoned = ApplicationCommunicator(
+            app(started: started, working: .seconds(60)), scope: httpScope(.get, "/cancel/"))
         abandoned.send(.body(ByteBuffer(), more: false))
         #expect(await started.wait())
         abandoned.send(.disconnect)
         #expect(try await abandoned.receiveNothing(timeout: .milliseconds(300)))
-        try await abandoned.wait()
+        try await abandoned.wait(timeout: .seconds(10))
         #expect(cancelled.value == true)
     }
 }

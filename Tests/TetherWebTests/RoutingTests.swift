@@ -123,18 +123,17 @@ import Testing
         #expect(try await client.get("/", headers: [.authorization: "Bearer yes"]).text == "secret")
     }
 
-    @Test func middlewareSeesHandlerErrors() async throws {
-        let seen = Box<String?>(nil)
+    @Test func middlewareSeesHandlerErrorsAsResponses() async throws {
+        let seen = Box<Int?>(nil)
         let catcher = InlineMiddleware { request, next in
-            do { return try await next(request) } catch let error as HTTPError {
-                seen.value = error.message
-                return .text("handled", status: .ok)
-            }
+            let response = try await next(request)
+            seen.value = response.status.code
+            return .text("handled", status: .ok)
         }
         var router = Router()
         router.get("/") { _ in throw HTTPError(.init(code: 418),  message: "short and stout") }
         let response = try await TestClient(WebApplication(router: router, middleware: [catcher])).get("/")
-        #expect(seen.value == "short and stout")
+        #expect(seen.value == 418)
         #expect(response.text == "handled")
     }
 }
