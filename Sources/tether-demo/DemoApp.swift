@@ -10,7 +10,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import TetherWeb
 
-/// The demo application: an index page, and the conformance routes of shared/CONTRACT.md.
+/// The demo application: an index page, and the conformance routes of docs/ConformanceRoutes.md.
 enum DemoApp {
     /// Process-wide counters for /slow/, /blocking/ and /stream/, served by /stats/.
     struct Stats: Codable, Sendable {
