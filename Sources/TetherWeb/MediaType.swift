@@ -11,7 +11,11 @@ enum MediaType {
         "gif": "image/gif", "webp": "image/webp", "svg": "image/svg+xml", "ico": "image/vnd.microsoft.icon",
         "avif": "image/avif", "mp3": "audio/mpeg", "wav": "audio/wav", "ogg": "audio/ogg",
         "mp4": "video/mp4", "webm": "video/webm", "woff": "font/woff", "woff2": "font/woff2",
-        "ttf": "font/ttf", "otf": "font/otf",
+        "ttf": "font/ttf", "otf": "font/otf", "map": "application/json", "jsonld": "application/ld+json",
+        "webmanifest": "application/manifest+json", "yaml": "application/yaml", "yml": "application/yaml",
+        "atom": "application/atom+xml", "rss": "application/rss+xml", "ics": "text/calendar; charset=utf-8",
+        "apng": "image/apng", "bmp": "image/bmp", "m4a": "audio/mp4", "aac": "audio/aac", "flac": "audio/flac",
+        "opus": "audio/ogg", "ogv": "video/ogg", "mov": "video/quicktime", "m3u8": "application/vnd.apple.mpegurl",
     ]
 
     /// The content type for a file name, `application/octet-stream` when its extension is unknown.

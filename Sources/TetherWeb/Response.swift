@@ -71,6 +71,29 @@ public struct Response: Sendable {
                 }
             })
     }
+
+    /// A response that streams `strings` as UTF-8 as they come, `text/plain; charset=utf-8` unless `headers` give
+    /// a Content-Type; a client that leaves stops the stream, as for chunks of bytes.
+    ///
+    /// ```swift
+    /// router.get("/log/") { _ in .stream(lines.map { $0 + "\n" }) }
+    /// ```
+    public static func stream<Strings: AsyncSequence & Sendable>(
+        _ strings: Strings,
+        status: HTTPResponse.Status = .ok,
+        headers: HTTPFields = [:]
+    ) -> Response where Strings.Element == String {
+        var headers = headers
+        if headers[.contentType] == nil { headers[.contentType] = "text/plain; charset=utf-8" }
+        return Response(
+            status: status,
+            headers: headers,
+            body: ResponseBody { writer in
+                for try await string in strings {
+                    try await writer.write(ByteBuffer(string: string))
+                }
+            })
+    }
 }
 
 /// What a response carries: bytes, a stream, or a file.

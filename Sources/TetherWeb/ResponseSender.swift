@@ -23,10 +23,11 @@ struct ResponseSender {
         case .stream(let write):
             try await self.emit(.start(status: response.status, headers: headers))
             if bodyAllowed {
-                try await write(ResponseBodyWriter { chunk in
-                    guard chunk.readableBytes > 0 else { return }
-                    try await self.emit(.body(chunk, more: true))
-                })
+                try await write(
+                    ResponseBodyWriter { chunk in
+                        guard chunk.readableBytes > 0 else { return }
+                        try await self.emit(.body(chunk, more: true))
+                    })
             }
             try await self.emit(.body(ByteBuffer(), more: false))
         case .file(let file):

@@ -1,11 +1,11 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import TestSupport
+import Testing
 import TetherGateway
 import TetherTesting
 import TetherWeb
-import TestSupport
-import Testing
 
 /// A directory served under a prefix, and nothing outside it.
 @Suite struct StaticFilesTests {
@@ -59,12 +59,25 @@ import Testing
         let served = directory.path + "/public"
         try FileManager.default.createDirectory(atPath: served + "/css", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: served + "/link", withDestinationPath: outside.path)
-        try FileManager.default.createSymbolicLink(atPath: served + "/escape", withDestinationPath: outside.path + "/secret.txt")
+        try FileManager.default.createSymbolicLink(
+            atPath: served + "/escape", withDestinationPath: outside.path + "/secret.txt")
         _ = try directory.write("secret", to: "secret.txt")
         let client = TestClient(StaticFiles(directory: served, prefix: "/static", wrapping: Self.fallback))
         let response = try await client.get(target)
         #expect(response.status == .notFound)
         #expect(!response.text.contains("secret"))
+    }
+
+    @Test func itAnswersAsFileMiddlewareDoes() async throws {
+        let directory = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.path + "/docs", withIntermediateDirectories: true)
+        _ = try directory.write("0123456789", to: "docs/index.html")
+        let client = TestClient(StaticFiles(directory: directory.path, prefix: "/static", wrapping: Self.fallback))
+        let part = try await client.get("/static/docs/", headers: [.range: "bytes=-4"])
+        #expect(part.status == .partialContent)
+        #expect(part.text == "6789")
+        #expect(part.headers[.contentDisposition] == nil)
+        #expect(try await client.get("/static/docs").headers[.location] == "/static/docs/")
     }
 
     @Test func everythingElseGoesToTheWrappedApplication() async throws {
@@ -89,7 +102,8 @@ import Testing
             let bytes = try await request.body.bytes()
             return .text("\(bytes.readableBytes) \(request.body.count)")
         }
-        let client = TestClient(WebApplication(router: router, configuration: .spooling(to: directory.path, threshold: 100)))
+        let client = TestClient(
+            WebApplication(router: router, configuration: .spooling(to: directory.path, threshold: 100)))
         #expect(try await client.post("/", body: .repeating(1, count: 100)).text == "100 100")
         #expect(try await client.post("/", body: .repeating(1, count: 101)).text == "101 101")
         #expect(files.value.count == 2)
@@ -135,11 +149,14 @@ import Testing
     @Test func blockingHandlersReadTheFileOnTheirThread() async throws {
         let directory = try TemporaryDirectory()
         var router = Router()
-        router.post("/", blocking: { request in
-            Response(body: ResponseBody(try request.body.bytesBlocking()))
-        })
+        router.post(
+            "/",
+            blocking: { request in
+                Response(body: ResponseBody(try request.body.bytesBlocking()))
+            })
         let body = ByteBuffer(bytes: (0..<50_000).map { UInt8(truncatingIfNeeded: $0 * 7) })
-        let client = TestClient(WebApplication(router: router, configuration: .spooling(to: directory.path, threshold: 10)))
+        let client = TestClient(
+            WebApplication(router: router, configuration: .spooling(to: directory.path, threshold: 10)))
         #expect(try await client.post("/", body: body).body == body)
     }
 
@@ -157,7 +174,10 @@ import Testing
             scope: httpScope(.post, "/", headers: [.contentLength: "11"]))
         // No body is sent: the answer must come from the head alone.
         let events = try await receiveResponse(from: communicator)
-        guard case .start(let status, _, _) = events.first else { Issue.record("no start"); return }
+        guard case .start(let status, _, _) = events.first else {
+            Issue.record("no start")
+            return
+        }
         #expect(status == .contentTooLarge)
         try await communicator.wait()
         #expect(!ran.value)
@@ -182,8 +202,10 @@ import Testing
             kept.value = request.body
             return .text("")
         }
-        _ = try await TestClient(WebApplication(router: router, configuration: .spooling(to: directory.path, threshold: 1)))
-            .post("/", body: .repeating(1, count: 10))
+        _ = try await TestClient(
+            WebApplication(router: router, configuration: .spooling(to: directory.path, threshold: 1))
+        )
+        .post("/", body: .repeating(1, count: 10))
         let body = try #require(kept.value)
         await #expect(throws: BodyClosedError.self) { try await body.bytes() }
     }
