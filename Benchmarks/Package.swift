@@ -9,6 +9,7 @@ let package = Package(
         .package(name: "Tether", path: ".."),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // The ceiling: the smallest correct SwiftNIO HTTP/1.1 hello server.
@@ -19,6 +20,11 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
+        ),
+        // A framework for comparison: Hummingbird 2 with its defaults, serving the same hello route.
+        .executableTarget(
+            name: "hummingbird-hello",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
         ),
         // Micro-benchmarks (package-benchmark): `swift package benchmark`.
         .executableTarget(

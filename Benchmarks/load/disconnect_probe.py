@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures how fast a server cancels the work of a client that leaves, from outside, over plain HTTP.
 
-Speaks to any server that serves the conformance routes of shared/CONTRACT.md on 127.0.0.1:
+Speaks to any server that serves the conformance routes of docs/ConformanceRoutes.md on 127.0.0.1:
   latency  N sequential POST /slow/ requests with a body, each closed after 20 ms; the time from the
            client's close (CLOCK_MONOTONIC) to the handler's cancellation (/stats/ last_cancel_ns).
   wave     N concurrent clients on /slow/, all closed at once; the time from the first close until the

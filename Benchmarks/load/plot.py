@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Draws the results of run.py as one PNG with two panels: hello requests/s per pair, tether against the
-baseline (the ratio written on top), and the close->cancel latency (p50, p99, max) against its targets
-(p50 0.1 ms, p99 1 ms).
+"""Draws the results of run.py as one PNG with two panels: hello requests/s per round and linking mode, tether
+and hummingbird against the baseline (the ratios written on top), and the close->cancel latency (p50, p99,
+max) against its targets (p50 0.1 ms, p99 1 ms).
 
   python3 Benchmarks/load/plot.py [results.json] [--output results.png]
 
@@ -24,27 +24,33 @@ def empty(axis, title, why):
     axis.set_yticks([])
 
 
+COLORS = {"tether": "#1f77b4", "baseline": "#999999", "hummingbird": "#ff7f0e"}
+LABELS = {"tether": "tether-demo", "baseline": "SwiftNIO baseline", "hummingbird": "Hummingbird 2"}
+
+
 def hello_panel(axis, hello):
     title = "GET /hello/ requests/s (wrk -t1 -c64)"
-    if not hello or not hello.get("pairs"):
+    if not hello or not hello.get("rounds"):
         return empty(axis, title, (hello or {}).get("error", "not measured"))
-    pairs = hello["pairs"]
-    xs = range(len(pairs))
-    width = 0.38
-    tether = [p["tether"]["requests_per_s"] for p in pairs]
-    baseline = [p["baseline"]["requests_per_s"] for p in pairs]
-    axis.bar([x - width / 2 for x in xs], tether, width, label="tether-demo", color="#1f77b4")
-    axis.bar([x + width / 2 for x in xs], baseline, width, label="SwiftNIO baseline", color="#999999")
-    top = max(tether + baseline)
-    for x, p, t, b in zip(xs, pairs, tether, baseline):
-        ratio = p.get("ratio_requests_per_s")
-        label = f"{ratio:.2f}x" if ratio else "-"
-        axis.text(x, max(t, b) + top * 0.02, label, ha="center", va="bottom", fontweight="bold")
-    axis.set_ylim(0, top * 1.3)
-    axis.set_xticks(list(xs), [f"pair {p['pair']}" for p in pairs])
+    rounds, servers = hello["rounds"], hello["servers"]
+    xs = range(len(rounds))
+    width = 0.8 / len(servers)
+    for index, server in enumerate(servers):
+        offset = (index - (len(servers) - 1) / 2) * width
+        axis.bar([x + offset for x in xs], [r[server]["requests_per_s"] for r in rounds], width,
+                 label=LABELS.get(server, server), color=COLORS.get(server))
+    top = max(r[server]["requests_per_s"] for r in rounds for server in servers)
+    for x, r in zip(xs, rounds):
+        label = "\n".join(f"{server[0].upper()} {ratios['requests_per_s']:.2f}x"
+                          for server, ratios in r["vs_baseline"].items() if ratios["requests_per_s"])
+        highest = max(r[server]["requests_per_s"] for server in servers)
+        axis.text(x, highest + top * 0.02, label, ha="center", va="bottom", fontsize=8)
+    axis.set_ylim(0, top * 1.35)
+    axis.set_xticks(list(xs), [f"round {r['round']}\n{r['linking']}" for r in rounds])
     axis.set_ylabel("requests/s")
-    axis.set_title(f"{title}, {hello.get('seconds')} s per run\nratio tether/baseline on top")
-    axis.legend(loc="upper left", ncol=2, frameon=False)
+    compared = ", ".join(f"{server[0].upper()} {server}" for server in servers if server != "baseline")
+    axis.set_title(f"{title}, {hello.get('seconds')} s per run\nratio to the baseline on top ({compared})")
+    axis.legend(loc="upper left", ncol=len(servers), frameon=False)
 
 
 def cancel_panel(axis, cancel):

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Load benchmarks of tether-demo, against the raw SwiftNIO baseline where the comparison makes sense.
 
-  hello   N pairs, tether-demo then baseline, one server at a time: a 2 s wrk warm-up is discarded, then
-          `wrk -t1 -c64 -d{seconds}s --latency` on GET /hello/: requests/s, p50, p99, resident memory.
+  hello   N rounds, each of tether-demo, baseline and hummingbird-hello in turn (per linking mode), one server
+          at a time: a 2 s wrk warm-up is discarded, then `wrk -t1 -c64 -d{seconds}s --latency` on GET /hello/:
+          requests/s, p50, p99, the server's CPU time per request (utime + stime of /proc/PID/stat over the
+          measured run), resident memory; each next to the baseline's of the same round.
   cancel  tether only: sequential POST /slow/ with a 1 KiB body, each closed 20 ms after the handler started;
           close->cancel latency p50, p99, max (disconnect_probe.py latency).
   wave    tether only: N concurrent clients on GET /slow/?ms=60000, all closed at once; time from the first
@@ -13,15 +15,19 @@
   idle    tether and baseline, one at a time: 1,000 keep-alive connections that made one GET /hello/ each,
           left idle; resident memory with them open minus before.
 
-Both servers are built release with the Swift runtime linked statically (--static-swift-stdlib), as servers
-are deployed, in .build-static folders. Every measurement starts a fresh server on a free port of 127.0.0.1
-and stops it afterwards, also on errors.
+The three servers are products of the Benchmarks package (tether-demo through its path dependency on Tether),
+built release the same way: with the Swift runtime linked statically (--static-swift-stdlib), as servers are
+deployed, in Benchmarks/.build-static, and linked dynamically in Benchmarks/.build-dynamic. --linking picks
+one or both: hello measures each chosen, the other measurements use static if chosen, else dynamic.
+Every measurement starts a fresh server on a free port of 127.0.0.1 and stops it afterwards, also on errors.
 Needs Python 3 (stdlib only), wrk, and Linux (/proc). Prints a markdown table and writes a JSON file;
 draw it with plot.py.
 
-  python3 Benchmarks/load/run.py                       # the full default run, a few minutes
-  python3 Benchmarks/load/run.py --skip-build --pairs 1 --seconds 2 --cancel-count 20 \\
+  python3 Benchmarks/load/run.py                       # the full default run, a few minutes after the builds
+  python3 Benchmarks/load/run.py --skip-build --rounds 1 --seconds 2 --cancel-count 20 \\
       --wave-count 50 --upload-mib 64                  # a quick check
+  python3 Benchmarks/load/run.py --only hello --rounds 1 --seconds 2 --output /tmp/hello.json
+                                                       # the three servers, both linkings, briefly
 """
 import argparse
 import contextlib
@@ -46,13 +52,18 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-# Both servers are built as they are deployed: release, with the Swift runtime linked statically. They get build
-# folders of their own, so that the usual .build stays as `swift build` and `swift test` leave it.
-TETHER_BUILD = os.path.join(ROOT, ".build-static")
-BASELINE_BUILD = os.path.join(ROOT, "Benchmarks", ".build-static")
-TETHER = os.path.join(TETHER_BUILD, "release", "tether-demo")
-BASELINE = os.path.join(BASELINE_BUILD, "release", "baseline")
-SECTIONS = ["hello", "cancel", "wave", "upload", "idle"]
+BENCHMARKS = os.path.join(ROOT, "Benchmarks")
+# The servers, in the order each hello round runs them, and their products in the Benchmarks package.
+PRODUCTS = {"tether": "tether-demo", "baseline": "baseline", "hummingbird": "hummingbird-hello"}
+SERVERS = list(PRODUCTS)
+COMPARED = [kind for kind in SERVERS if kind != "baseline"]  # set against the baseline in each hello round
+# How each linking mode is built: release, in a build folder of its own (Benchmarks/.build-MODE), so that the usual
+# .build stays as `swift build` and `swift test` leave it. Static is how servers are deployed.
+LINKINGS = {"static": ["--static-swift-stdlib"], "dynamic": []}
+# The servers each measurement starts: hello in each linking mode chosen, the others in the first.
+SECTION_SERVERS = {"hello": SERVERS, "cancel": ["tether"], "wave": ["tether"], "upload": ["tether"],
+                   "idle": ["tether", "baseline"]}
+SECTIONS = list(SECTION_SERVERS)
 HOST = "127.0.0.1"
 MIB = 1 << 20
 
@@ -86,6 +97,14 @@ def _die_with_parent():
         _PRCTL(1, signal.SIGKILL)
 
 
+def build_folder(linking):
+    return os.path.join(BENCHMARKS, f".build-{linking}")
+
+
+def binary(kind, linking):
+    return os.path.join(build_folder(linking), "release", PRODUCTS[kind])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -101,6 +120,16 @@ def proc_status(pid):
             if key in ("VmRSS", "VmHWM", "Threads"):
                 result[key] = int(value.split()[0])
     return result
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of the whole process so far (utime + stime of /proc/PID/stat, all threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()  # after "(comm)", which may hold spaces: state is field 3
+    return (int(fields[14 - 3]) + int(fields[15 - 3])) / _CLOCK_TICKS
 
 
 def open_fds(pid):
@@ -122,17 +151,18 @@ def reset_hwm(pid):
 
 
 class Server:
-    """A server process on a free port: started, awaited until GET /hello/ answers, stopped on exit."""
+    """A server process (tether, baseline or hummingbird, as built for `linking`) on a free port: started, awaited
+    until GET /hello/ answers, stopped on exit."""
 
-    def __init__(self, kind, temporary_directory=None):
+    def __init__(self, kind, linking, temporary_directory=None):
         self.kind = kind
         self.port = free_port()
         if kind == "tether":
-            self.argv = [TETHER, "--port", str(self.port), "--log-level", "warning"]
+            self.argv = [binary(kind, linking), "--port", str(self.port), "--log-level", "warning"]
             if temporary_directory:
                 self.argv += ["--temporary-directory", temporary_directory]
-        else:
-            self.argv = [BASELINE, str(self.port)]
+        else:  # the baseline and hummingbird-hello take the port alone, and log nothing below a warning
+            self.argv = [binary(kind, linking), str(self.port)]
         self.proc = None
         self.log_file = None
         self.output = ""
@@ -287,14 +317,19 @@ def wrk(port, seconds, latency):
     return done.stdout
 
 
-def hello_one(kind, seconds):
-    with Server(kind) as server:
+def hello_one(kind, linking, seconds):
+    with Server(kind, linking) as server:
         rss_idle = proc_status(server.pid)["VmRSS"]
         wrk(server.port, 2, latency=False)  # warm-up, discarded
         rss_before = proc_status(server.pid)["VmRSS"]
+        cpu_before = cpu_seconds(server.pid)
         result = parse_wrk(wrk(server.port, seconds, latency=True))
+        cpu = cpu_seconds(server.pid) - cpu_before
         st = proc_status(server.pid)
         result.update({
+            "errors": sum(result["socket_errors"].values()) + result["non_2xx"],
+            "cpu_s": cpu,                             # the server's utime + stime during the measured run
+            "cpu_us_per_request": cpu / result["requests"] * 1e6 if result["requests"] else None,
             "rss_idle_mib": rss_idle / 1024,          # after the first GET /hello/, before the warm-up
             "rss_before_mib": rss_before / 1024,      # after the warm-up, before the measured run
             "rss_after_mib": st["VmRSS"] / 1024,
@@ -305,50 +340,69 @@ def hello_one(kind, seconds):
     return result
 
 
-HELLO_COLUMNS = ["<pair", "<server", "requests/s", "p50 ms", "p99 ms", "errors", "RSS before MiB", "peak RSS MiB",
-                 "tether/baseline req/s"]
+# The figures of a hello run that medians are taken of, and those that are also set against the baseline's.
+HELLO_FIGURES = ["requests_per_s", "p50_ms", "p99_ms", "cpu_us_per_request", "errors", "rss_before_mib", "peak_rss_mib"]
+RATIO_FIGURES = ["requests_per_s", "p50_ms", "p99_ms", "cpu_us_per_request", "peak_rss_mib"]
+HELLO_COLUMNS = ["<round", "<linking", "<server", "requests/s", "req/s ÷ baseline", "p50 ms", "p99 ms",
+                 "CPU µs/request", "CPU ÷ baseline", "errors", "RSS before MiB", "peak RSS MiB"]
 
 
-def hello_rows(pair):
-    """The two table rows of one hello pair."""
+def hello_round(index, linking, seconds):
+    """Each server in turn, and each figure of the others divided by the baseline's of the same round."""
+    result = {"round": index, "linking": linking} | {kind: hello_one(kind, linking, seconds) for kind in SERVERS}
+    baseline = result["baseline"]
+    result["vs_baseline"] = {
+        kind: {f: result[kind][f] / baseline[f] if result[kind][f] is not None and baseline[f] else None
+               for f in RATIO_FIGURES}
+        for kind in COMPARED}
+    return result
+
+
+def hello_medians(rounds, linking):
+    """The median of each figure and of each ratio over the rounds of one linking mode, shaped like a round."""
+    mine = [r for r in rounds if r["linking"] == linking]
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    result = {"round": "median", "linking": linking, "rounds": len(mine)}
+    result |= {kind: {f: med([r[kind][f] for r in mine]) for f in HELLO_FIGURES} for kind in SERVERS}
+    result["vs_baseline"] = {kind: {f: med([r["vs_baseline"][kind][f] for r in mine]) for f in RATIO_FIGURES}
+                             for kind in COMPARED}
+    return result
+
+
+def hello_rows(round_):
+    """The table rows of one hello round, or of its medians: one per server."""
     rows = []
-    for name in ("tether", "baseline"):
-        r = pair[name]
-        ratio = fmt(pair["ratio_requests_per_s"], 3) if name == "tether" else ""
-        rows.append([pair["pair"], name, f"{r['requests_per_s']:.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}",
-                     sum(r["socket_errors"].values()) + r["non_2xx"], f"{r['rss_before_mib']:.1f}",
-                     f"{r['peak_rss_mib']:.1f}", ratio])
+    for kind in SERVERS:
+        r, vs = round_[kind], round_["vs_baseline"].get(kind, {})  # none for the baseline itself
+        rows.append([round_["round"], round_["linking"], kind, fmt(r["requests_per_s"], 0),
+                     fmt(vs["requests_per_s"], 3) if vs else "", fmt(r["p50_ms"], 3), fmt(r["p99_ms"], 3),
+                     fmt(r["cpu_us_per_request"], 1), fmt(vs["cpu_us_per_request"], 3) if vs else "",
+                     fmt(r["errors"], 0), fmt(r["rss_before_mib"], 1), fmt(r["peak_rss_mib"], 1)])
     return rows
 
 
 def run_hello(args):
-    pairs = []
+    rounds = []
     log("\n".join(table(None, HELLO_COLUMNS, [])))
-    for index in range(1, args.pairs + 1):
-        t = hello_one("tether", args.seconds)
-        b = hello_one("baseline", args.seconds)
-        ratio = t["requests_per_s"] / b["requests_per_s"] if b["requests_per_s"] else None
-        pair = {"pair": index, "tether": t, "baseline": b, "ratio_requests_per_s": ratio,
-                "ratio_p50": t["p50_ms"] / b["p50_ms"] if b["p50_ms"] else None,
-                "ratio_p99": t["p99_ms"] / b["p99_ms"] if b["p99_ms"] else None}
-        pairs.append(pair)
-        for row in hello_rows(pair):
-            log(table_row(row))
-    med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
-    summary = {
-        "tether_requests_per_s_median": med([p["tether"]["requests_per_s"] for p in pairs]),
-        "baseline_requests_per_s_median": med([p["baseline"]["requests_per_s"] for p in pairs]),
-        "ratio_median": med([p["ratio_requests_per_s"] for p in pairs if p["ratio_requests_per_s"]]),
-    }
+    for index in range(1, args.rounds + 1):
+        for linking in args.linkings:
+            rounds.append(hello_round(index, linking, args.seconds))
+            for row in hello_rows(rounds[-1]):
+                log(table_row(row))
     return {"seconds": args.seconds, "wrk": "wrk -t1 -c64 --latency, after a discarded 2 s warm-up",
-            "pairs": pairs, "summary": summary}
+            "servers": SERVERS, "linkings": args.linkings, "rounds": rounds,
+            "medians": [hello_medians(rounds, linking) for linking in args.linkings]}
 
 
 # ---------------------------------------------------------------- cancel and wave (disconnect_probe.py)
 
 
 def run_cancel(args):
-    with Server("tether") as server:
+    with Server("tether", args.linkings[0]) as server:
         result = probe.latency(server.port, args.cancel_count)
         result["server_stats"] = probe.stats(server.port)
     result.update(server.notes())
@@ -360,7 +414,7 @@ def run_cancel(args):
 
 
 def run_wave(args):
-    with Server("tether") as server:
+    with Server("tether", args.linkings[0]) as server:
         fds_before = open_fds(server.pid)
         result = probe.wave(server.port, args.wave_count)
         result["server_stats"] = probe.stats(server.port)
@@ -429,7 +483,7 @@ def run_upload(args):
         # Twice: the first write pays for pages the kernel has not handed out yet; the upload after it does not.
         write_ceiling(directory, args.upload_mib)
         ceiling = write_ceiling(directory, args.upload_mib)
-        with Server("tether", temporary_directory=directory) as server:
+        with Server("tether", args.linkings[0], temporary_directory=directory) as server:
             hwm_reset = reset_hwm(server.pid)
             rss_before = proc_status(server.pid)["VmRSS"]
             chunk = b"\xa5" * MIB
@@ -503,10 +557,10 @@ def run_upload(args):
 # ---------------------------------------------------------------- idle keep-alive
 
 
-def idle_one(kind, count):
+def idle_one(kind, linking, count):
     request = b"GET /hello/ HTTP/1.1\r\nHost: x\r\n\r\n"
     sockets = []
-    with Server(kind) as server:
+    with Server(kind, linking) as server:
         try:
             time.sleep(0.2)
             rss_before = proc_status(server.pid)["VmRSS"]
@@ -568,7 +622,7 @@ def idle_one(kind, count):
 
 
 def run_idle(args):
-    return {"tether": idle_one("tether", args.idle_count), "baseline": idle_one("baseline", args.idle_count)}
+    return {kind: idle_one(kind, args.linkings[0], args.idle_count) for kind in SECTION_SERVERS["idle"]}
 
 
 # ---------------------------------------------------------------- report
@@ -628,6 +682,18 @@ def table(title, columns, rows):
                    "|" + "|".join("---" if c.startswith("<") else "---:" for c in columns) + "|"] + [table_row(r) for r in rows]
 
 
+def labelled_parts(label, value):
+    """(label, dict) for a result and for each dict within it, in lists too (hello's rounds: "static 2")."""
+    if isinstance(value, dict):
+        yield label, value
+        for key, inner in value.items():
+            yield from labelled_parts(f"{label}/{key}", inner)
+    elif isinstance(value, list):
+        for index, inner in enumerate(value, 1):
+            name = f"{inner['linking']} {inner['round']}" if isinstance(inner, dict) and "round" in inner else index
+            yield from labelled_parts(f"{label}/{name}", inner)
+
+
 def report(results):
     m, out = results["machine"], []
     out.append("## Tether load benchmarks")
@@ -637,13 +703,13 @@ def report(results):
     out.append(f"- machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_gib']} GiB, {m['kernel']}")
     out.append(f"- load average at start / end: {results['loadavg_start']} / {results.get('loadavg_end')}")
     out.append(f"- {m['swift']}; {m['wrk']}; commit {m['commit']}")
+    linkings = results["settings"]["linkings"]
+    out.append(f"- Swift runtime linked {linkings[0]}" if len(linkings) == 1 else
+               f"- Swift runtime linked {' and '.join(linkings)} for hello, {linkings[0]} for the other measurements")
     h = results.get("hello")
-    if h and "pairs" in h:
-        s = h["summary"]
-        median = ["median", "", f"tether {fmt(s['tether_requests_per_s_median'], 0)} / baseline "
-                  f"{fmt(s['baseline_requests_per_s_median'], 0)}", "", "", "", "", "", fmt(s["ratio_median"], 3)]
-        out += table(f"hello: GET /hello/, wrk -t1 -c64 -d{h['seconds']}s", HELLO_COLUMNS,
-                     [row for p in h["pairs"] for row in hello_rows(p)] + [median])
+    if h and "rounds" in h:
+        out += table(f"hello: GET /hello/, wrk -t1 -c64 -d{h['seconds']}s; ratios to the baseline of the same round",
+                     HELLO_COLUMNS, [row for r in h["rounds"] + h["medians"] for row in hello_rows(r)])
     c = results.get("cancel")
     if c and "p50_ms" in c:
         out += table("cancel: close -> cancel, sequential POST /slow/ with 1 KiB, closed 20 ms after the handler started",
@@ -666,7 +732,7 @@ def report(results):
                        f"{u['peak_spool_bytes_seen'] / MIB:.0f}", u["temporary_directory_empty_after"]]])
     i = results.get("idle")
     if i:
-        measured = [(name, i[name]) for name in ("tether", "baseline") if "rss_delta_mib" in i.get(name, {})]
+        measured = [(name, i[name]) for name in SECTION_SERVERS["idle"] if "rss_delta_mib" in i.get(name, {})]
         if measured:
             out += table("idle: keep-alive connections after one GET /hello/ each, ~1 s idle",
                          ["<server", "connections", "RSS before MiB", "RSS idle MiB", "delta MiB", "KiB/connection",
@@ -682,7 +748,7 @@ def report(results):
             continue
         if "error" in section:
             problems.append(f"{name}: ERROR {section['error']}")
-        for label, part in [(name, section)] + [(f"{name}/{k}", v) for k, v in section.items() if isinstance(v, dict)]:
+        for label, part in labelled_parts(name, section):
             for key in ("warning", "note", "server_stop"):
                 if key in part:
                     problems.append(f"{label}: {part[key]}")
@@ -696,12 +762,20 @@ def report(results):
 # ---------------------------------------------------------------- main
 
 
-def build():
-    for cwd, product, scratch in ((ROOT, "tether-demo", TETHER_BUILD),
-                                  (os.path.join(ROOT, "Benchmarks"), "baseline", BASELINE_BUILD)):
-        cmd = ["swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", scratch, "--product", product]
-        log(f"$ (cd {cwd} && {' '.join(cmd)})")
-        subprocess.run(cmd, cwd=cwd, check=True)
+def binaries_needed(only, linkings):
+    """(linking, server) of each binary that the chosen measurements start, in build order."""
+    wanted = {(linking, kind) for name in only for linking in (linkings if name == "hello" else linkings[:1])
+              for kind in SECTION_SERVERS[name]}
+    return [(linking, kind) for linking in linkings for kind in SERVERS if (linking, kind) in wanted]
+
+
+def build(needed):
+    """One `swift build` at a time, in the Benchmarks package, for each binary needed."""
+    for linking, kind in needed:
+        cmd = ["swift", "build", "-c", "release", *LINKINGS[linking],
+               "--scratch-path", os.path.relpath(build_folder(linking), BENCHMARKS), "--product", PRODUCTS[kind]]
+        log(f"$ (cd {os.path.relpath(BENCHMARKS, os.getcwd())} && {shlex.join(cmd)})")
+        subprocess.run(cmd, cwd=BENCHMARKS, check=True)
 
 
 def raise_nofile(needed):
@@ -718,7 +792,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-build", action="store_true", help="use the release binaries already built")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
-    parser.add_argument("--pairs", type=int, default=3, help="hello: tether/baseline pairs (default 3)")
+    parser.add_argument("--linking", choices=["static", "dynamic", "both"], default="both",
+                        help="how the Swift runtime is linked into the servers (default both; static first)")
+    parser.add_argument("--rounds", "--pairs", type=int, default=3,
+                        help="hello: rounds, each server once per linking mode in each (default 3)")
     parser.add_argument("--seconds", type=int, default=10, help="hello: seconds of each measured wrk run (default 10)")
     parser.add_argument("--cancel-count", type=int, default=1000, help="cancel: sequential requests (default 1000)")
     parser.add_argument("--wave-count", type=int, default=1000, help="wave: concurrent clients (default 1000)")
@@ -731,17 +808,19 @@ def main():
     unknown = [s for s in only if s not in SECTIONS]
     if unknown:
         parser.error(f"--only: unknown {unknown}; choose from {SECTIONS}")
-    for name in ("pairs", "seconds", "cancel_count", "wave_count", "upload_mib", "idle_count"):
+    for name in ("rounds", "seconds", "cancel_count", "wave_count", "upload_mib", "idle_count"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     output = args.output if os.path.isabs(args.output) else os.path.join(ROOT, args.output)
+    args.linkings = [linking for linking in LINKINGS if args.linking in (linking, "both")]
+    needed = binaries_needed(only, args.linkings)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that finally blocks stop the servers
     if not args.skip_build:
-        build()
-    for path in (TETHER, BASELINE):
-        if not os.access(path, os.X_OK):
-            raise SystemExit(f"{path} is missing: build it, or drop --skip-build")
+        build(needed)
+    for linking, kind in needed:
+        if not os.access(binary(kind, linking), os.X_OK):
+            raise SystemExit(f"{binary(kind, linking)} is missing: build it, or drop --skip-build")
     if "hello" in only and not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     raise_nofile(max(args.wave_count, args.idle_count) + 1024)
