@@ -218,7 +218,8 @@ public struct RequestStateMachine: Sendable {
             return .deliver(.disconnect, resumeReads: false, sendContinue: false)
         }
         guard !self.isWaiting else {
-            return .fail(ProtocolError("receive() called while another receive() is waiting; receive one event at a time"))
+            return .fail(
+                ProtocolError("receive() called while another receive() is waiting; receive one event at a time"))
         }
         self.isWaiting = true
         return .wait(sendContinue: sendContinue)

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 
 extension Server {
     /// Where the server listens, its limits and its timeouts; every property has a documented default.
@@ -88,5 +89,3 @@ extension Duration {
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }
-
-import NIOCore

@@ -70,7 +70,8 @@ extension Server {
         switch exchange.machine.completion() {
         case .respondWithServerError:
             if let failure {
-                self.logger.error("Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
+                self.logger.error(
+                    "Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
             } else {
                 self.logger.error("Application returned without responding", metadata: ["path": "\(scope.path)"])
             }
@@ -83,7 +84,8 @@ extension Server {
             channel.close(promise: nil)
         case .completed, .cancelled:
             if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {
-                self.logger.error("Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
+                self.logger.error(
+                    "Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
             }
         }
 
@@ -96,7 +98,8 @@ extension Server {
             self.logger.info(
                 "\(scope.client.map { "\($0)" } ?? "-") \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(outcome)",
                 metadata: [
-                    "method": "\(head.method.rawValue)", "path": "\(scope.path)", "status": "\(ended.status?.code ?? 0)",
+                    "method": "\(head.method.rawValue)", "path": "\(scope.path)",
+                    "status": "\(ended.status?.code ?? 0)",
                     "bytes": "\(ended.bytesSent)", "duration_ms": "\(duration / .milliseconds(1))",
                     "cancelled": "\(reason.map { "\($0)" } ?? "-")",
                 ])

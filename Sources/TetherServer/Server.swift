@@ -58,7 +58,9 @@ public final class Server: Service, Sendable {
                 case .success:
                     break
                 case .failure(.lifespanUnsupported(let reason)) where self.configuration.lifespan == .auto:
-                    self.logger.debug("The application does not handle lifespan; serving without it", metadata: ["reason": "\(reason)"])
+                    self.logger.debug(
+                        "The application does not handle lifespan; serving without it",
+                        metadata: ["reason": "\(reason)"])
                 case .failure(let error):
                     self.logger.error("\(error)")
                     throw error
@@ -89,7 +91,8 @@ public final class Server: Service, Sendable {
                 }
             }
         if let address = serverChannel.channel.localAddress { self.listening.set(address) }
-        self.logger.info("Listening", metadata: ["address": "\(serverChannel.channel.localAddress.map { "\($0)" } ?? "?")"])
+        self.logger.info(
+            "Listening", metadata: ["address": "\(serverChannel.channel.localAddress.map { "\($0)" } ?? "?")"])
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
@@ -97,7 +100,8 @@ public final class Server: Service, Sendable {
                     try await serverChannel.executeThenClose { inbound in
                         for try await accepted in inbound {
                             guard let (channel, inbox) = accepted else { continue }
-                            let executor = configuration.runsRequestsOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
+                            let executor =
+                                configuration.runsRequestsOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
                             group.addTask(executorPreference: executor) {
                                 await self.serveConnection(channel, inbox)
                             }
@@ -118,9 +122,12 @@ public final class Server: Service, Sendable {
         let count = self.connections.wrappingAdd(1, ordering: .relaxed).newValue
         guard count <= self.configuration.maxConnections else {
             self.connections.wrappingSubtract(1, ordering: .relaxed)
-            self.logger.warning("Connection refused: \(self.configuration.maxConnections) connections are open (limit: maxConnections)")
+            self.logger.warning(
+                "Connection refused: \(self.configuration.maxConnections) connections are open (limit: maxConnections)")
             let refusal = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-            channel.writeAndFlush(ByteBuffer(string: refusal)).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
+            channel.writeAndFlush(ByteBuffer(string: refusal)).assumeIsolated().whenComplete { _ in
+                channel.close(promise: nil)
+            }
             return nil
         }
         let inbox: ConnectionInbox
@@ -166,7 +173,9 @@ public final class Server: Service, Sendable {
 
 /// The bound address, for callers that wait for the server to listen.
 final class ListeningAddress: Sendable {
-    private let state = NIOLockedValueBox<(address: SocketAddress?, failed: Bool, waiters: [CheckedContinuation<SocketAddress, any Error>])>((nil, false, []))
+    private let state = NIOLockedValueBox<
+        (address: SocketAddress?, failed: Bool, waiters: [CheckedContinuation<SocketAddress, any Error>])
+    >((nil, false, []))
 
     func set(_ address: SocketAddress) {
         let waiters = self.state.withLockedValue { state in

@@ -119,7 +119,8 @@ final class ReceivedBytes: Sendable {
         }
         guard let found = found ?? check() else {
             let (text, closed) = self.state.withLockedValue { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
-            throw TimedOut(description: "waited \(timeout); received so far: \(text.debugDescription), closed: \(closed)")
+            throw TimedOut(
+                description: "waited \(timeout); received so far: \(text.debugDescription), closed: \(closed)")
         }
         return found
     }

@@ -28,7 +28,10 @@ public enum Soak {
 
     /// Where a request ends.
     public enum Moment: String, CaseIterable, Sendable {
-        case complete, head, smallBody = "small body", largeBody = "large body", handler, blocking, stream
+        case complete, head
+        case smallBody = "small body"
+        case largeBody = "large body"
+        case handler, blocking, stream
     }
 
     /// The figures of a run and the leaks it found.
@@ -52,8 +55,11 @@ public enum Soak {
         public var violations: [String] = []
 
         public var description: String {
-            let moments = self.byMoment.keys.sorted { $0.rawValue < $1.rawValue }.map { "\($0.rawValue) \(self.byMoment[$0, default: 0])" }.joined(separator: ", ")
-            return "soak seed \(self.seed): \(self.requests) requests in \(String(format: "%.1f", self.seconds)) s (\(moments)); "
+            let moments = self.byMoment.keys.sorted { $0.rawValue < $1.rawValue }.map {
+                "\($0.rawValue) \(self.byMoment[$0, default: 0])"
+            }.joined(separator: ", ")
+            return
+                "soak seed \(self.seed): \(self.requests) requests in \(String(format: "%.1f", self.seconds)) s (\(moments)); "
                 + "left by FIN \(self.leftByFIN), by RST \(self.leftByRST); failed completions \(self.failedCompletions); "
                 + "started \(self.started), finished \(self.finished), in flight \(self.inFlight); temporary files left \(self.temporaryFilesLeft); "
                 + "descriptors \(self.descriptorsBefore) -> \(self.descriptorsAfter); resident +\(self.residentGrowth / 1024) KiB; "
@@ -64,7 +70,9 @@ public enum Soak {
 
     /// Runs a soak and returns its report; `report.violations` is empty when nothing leaked.
     public static func run(_ configuration: Configuration = Configuration()) async throws -> Report {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tether-soak-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tether-soak-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
@@ -129,12 +137,22 @@ public enum Soak {
 
             if !settled { report.violations.append("requests still in flight or descriptors open after 30 s") }
             if report.inFlight != 0 { report.violations.append("\(report.inFlight) requests in flight") }
-            if report.started != report.finished { report.violations.append("request-started \(report.started) != request-finished \(report.finished)") }
-            if report.descriptorsAfter > report.descriptorsBefore { report.violations.append("\(report.descriptorsAfter - report.descriptorsBefore) descriptors leaked") }
-            if report.temporaryFilesLeft != 0 { report.violations.append("\(report.temporaryFilesLeft) temporary body files left") }
-            if report.residentGrowth > configuration.maxResidentGrowth { report.violations.append("resident memory grew by \(report.residentGrowth) bytes") }
+            if report.started != report.finished {
+                report.violations.append("request-started \(report.started) != request-finished \(report.finished)")
+            }
+            if report.descriptorsAfter > report.descriptorsBefore {
+                report.violations.append("\(report.descriptorsAfter - report.descriptorsBefore) descriptors leaked")
+            }
+            if report.temporaryFilesLeft != 0 {
+                report.violations.append("\(report.temporaryFilesLeft) temporary body files left")
+            }
+            if report.residentGrowth > configuration.maxResidentGrowth {
+                report.violations.append("resident memory grew by \(report.residentGrowth) bytes")
+            }
             if report.failedCompletions > 0 {
-                report.violations.append("\(report.failedCompletions) requests meant to complete did not: \(tally.failures.joined(separator: ", "))")
+                report.violations.append(
+                    "\(report.failedCompletions) requests meant to complete did not: \(tally.failures.joined(separator: ", "))"
+                )
             }
             if !report.serverAnswers { report.violations.append("the server no longer answers") }
             return report
@@ -189,7 +207,8 @@ final class Driver: Sendable {
             case 1:
                 let size = Bool.random(using: &random) ? 1000 : 300_000
                 kind = "upload \(size)"
-                try? await connection.send(.init(string: "POST /upload/ HTTP/1.1\r\nHost: soak\r\nContent-Length: \(size)\r\n\r\n"))
+                try? await connection.send(
+                    .init(string: "POST /upload/ HTTP/1.1\r\nHost: soak\r\nContent-Length: \(size)\r\n\r\n"))
                 try? await connection.send(ByteBuffer(repeating: 0x73, count: size))
                 completed = (try? await connection.waitFor("{\"bytes\": \(size)}", timeout: .seconds(30))) != nil
             default:
@@ -200,14 +219,17 @@ final class Driver: Sendable {
         case .head:
             try? await connection.send(.init(string: "GET /hello/ HTTP/1.1\r\nHo"))
         case .smallBody:
-            try? await connection.send(.init(string: "POST /upload/ HTTP/1.1\r\nHost: soak\r\nContent-Length: 10000\r\n\r\n"))
+            try? await connection.send(
+                .init(string: "POST /upload/ HTTP/1.1\r\nHost: soak\r\nContent-Length: 10000\r\n\r\n"))
             try? await connection.send(ByteBuffer(repeating: 0x73, count: 5000))
         case .largeBody:
-            try? await connection.send(.init(string: "POST /upload/ HTTP/1.1\r\nHost: soak\r\nContent-Length: 1048576\r\n\r\n"))
+            try? await connection.send(
+                .init(string: "POST /upload/ HTTP/1.1\r\nHost: soak\r\nContent-Length: 1048576\r\n\r\n"))
             try? await connection.send(ByteBuffer(repeating: 0x73, count: 300_000))
             try? await Task.sleep(for: pause)
         case .handler:
-            try? await connection.send(.init(string: "POST /slow/?ms=5000 HTTP/1.1\r\nHost: soak\r\nContent-Length: 100\r\n\r\n"))
+            try? await connection.send(
+                .init(string: "POST /slow/?ms=5000 HTTP/1.1\r\nHost: soak\r\nContent-Length: 100\r\n\r\n"))
             try? await connection.send(ByteBuffer(repeating: 0x73, count: 100))
             try? await Task.sleep(for: pause)
         case .blocking:
@@ -228,7 +250,9 @@ final class Driver: Sendable {
             if moment == .complete {
                 if !completed {
                     tally.failedCompletions += 1
-                    if tally.failures.count < 5 { tally.failures.append("\(kind): \(connection.text.prefix(300).debugDescription)") }
+                    if tally.failures.count < 5 {
+                        tally.failures.append("\(kind): \(connection.text.prefix(300).debugDescription)")
+                    }
                 }
             } else if reset {
                 tally.leftByRST += 1

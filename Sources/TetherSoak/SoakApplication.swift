@@ -28,23 +28,26 @@ enum SoakApplication {
             try await Task.sleep(for: .milliseconds(request.query.get("ms", as: Int.self) ?? 1000))
             return .text("done")
         }
-        router.get("/blocking/", blocking: { request in
-            var remaining = request.query.get("ms", as: Int.self) ?? 1000
-            while remaining > 0, !request.isCancelled {
-                usleep(2_000)
-                remaining -= 2
-            }
-            return .text("done")
-        })
+        router.get(
+            "/blocking/",
+            blocking: { request in
+                var remaining = request.query.get("ms", as: Int.self) ?? 1000
+                while remaining > 0, !request.isCancelled {
+                    usleep(2_000)
+                    remaining -= 2
+                }
+                return .text("done")
+            })
         router.get("/stream/") { request in
             let chunks = request.query.get("chunks", as: Int.self) ?? 10
             let milliseconds = request.query.get("ms", as: Int.self) ?? 1
-            return Response(body: ResponseBody { writer in
-                for index in 0..<chunks {
-                    try await writer.write(.init(string: "chunk \(index)\n"))
-                    try await Task.sleep(for: .milliseconds(milliseconds))
-                }
-            })
+            return Response(
+                body: ResponseBody { writer in
+                    for index in 0..<chunks {
+                        try await writer.write(.init(string: "chunk \(index)\n"))
+                        try await Task.sleep(for: .milliseconds(milliseconds))
+                    }
+                })
         }
         var configuration = WebApplication.Configuration()
         configuration.temporaryDirectory = .init(temporaryDirectory)

@@ -2,4 +2,5 @@
 // scopes and events, HTTP types and byte buffers.
 @_exported import HTTPTypes
 @_exported import TetherGateway
+
 @_exported import struct NIOCore.ByteBuffer

@@ -267,7 +267,9 @@ private struct Spool {
     }
 
     /// Writes `chunks` one after another from `offset`, with as few `pwritev` calls as the kernel allows.
-    private static func writeAll(_ chunks: [ByteBuffer], to descriptor: SystemPackage.FileDescriptor, at offset: Int64) throws {
+    private static func writeAll(_ chunks: [ByteBuffer], to descriptor: SystemPackage.FileDescriptor, at offset: Int64)
+        throws
+    {
         var vectors: [iovec] = []
         vectors.reserveCapacity(chunks.count)
         try Self.withVectors(chunks[...], into: &vectors) { vectors in
@@ -276,7 +278,8 @@ private struct Spool {
             let total = chunks.reduce(0) { $0 + $1.readableBytes }
             while written < total {
                 let result = vectors[first...].withUnsafeBufferPointer { pointer in
-                    pwritev(descriptor.rawValue, pointer.baseAddress, Int32(pointer.count), off_t(offset) + off_t(written))
+                    pwritev(
+                        descriptor.rawValue, pointer.baseAddress, Int32(pointer.count), off_t(offset) + off_t(written))
                 }
                 if result < 0 {
                     if errno == EINTR { continue }
@@ -318,11 +321,15 @@ private struct Spool {
 }
 
 extension SpooledBody {
-    fileprivate convenience init(file path: FilePath, descriptor: SystemPackage.FileDescriptor, count: Int64, threadPool: NIOThreadPool) {
+    fileprivate convenience init(
+        file path: FilePath, descriptor: SystemPackage.FileDescriptor, count: Int64, threadPool: NIOThreadPool
+    ) {
         self.init(storage: .file(path: path, descriptor: descriptor), count: count, threadPool: threadPool)
     }
 
-    fileprivate static func createTemporaryFile(in directory: FilePath) throws -> (path: FilePath, descriptor: SystemPackage.FileDescriptor) {
+    fileprivate static func createTemporaryFile(in directory: FilePath) throws -> (
+        path: FilePath, descriptor: SystemPackage.FileDescriptor
+    ) {
         while true {
             let name = "tether-body-" + String(UInt64.random(in: .min ... .max), radix: 36)
             let path = directory.appending(name)

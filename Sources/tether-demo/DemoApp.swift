@@ -1,3 +1,8 @@
+import HTTPTypes
+import NIOConcurrencyHelpers
+import NIOCore
+import TetherWeb
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,10 +10,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import HTTPTypes
-import NIOConcurrencyHelpers
-import NIOCore
-import TetherWeb
 
 /// The demo application: an index page, and the conformance routes of docs/ConformanceRoutes.md.
 enum DemoApp {
@@ -28,7 +29,8 @@ enum DemoApp {
         router.get("/") { _ in .html(indexPage) }
         router.get("/hello/") { request in .text("Hello \(request.query["name"] ?? "World")!") }
         router.post("/post/") { request in
-            Response(headers: [.contentType: "application/octet-stream"], body: ResponseBody(try await request.body.bytes()))
+            Response(
+                headers: [.contentType: "application/octet-stream"], body: ResponseBody(try await request.body.bytes()))
         }
         for method in [HTTPRequest.Method.get, .post] {
             router.on(method, "/slow/", slow)
@@ -85,18 +87,20 @@ enum DemoApp {
         let chunks = request.query.get("chunks", as: Int.self) ?? 10
         let milliseconds = request.query.get("ms", as: Int.self) ?? 100
         stats.withLockedValue { $0.started += 1 }
-        return Response(headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody { writer in
-            do {
-                for index in 0..<chunks {
-                    if index > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
-                    try await writer.write(ByteBuffer(string: "chunk \(index)\n"))
+        return Response(
+            headers: [.contentType: "text/plain; charset=utf-8"],
+            body: ResponseBody { writer in
+                do {
+                    for index in 0..<chunks {
+                        if index > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
+                        try await writer.write(ByteBuffer(string: "chunk \(index)\n"))
+                    }
+                } catch {
+                    recordCancellation { $0.stream_stopped += 1 }
+                    throw error
                 }
-            } catch {
-                recordCancellation { $0.stream_stopped += 1 }
-                throw error
-            }
-            stats.withLockedValue { $0.completed += 1 }
-        })
+                stats.withLockedValue { $0.completed += 1 }
+            })
     }
 
     private static func recordCancellation(_ count: (inout Stats) -> Void) {

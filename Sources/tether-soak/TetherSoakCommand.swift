@@ -20,7 +20,10 @@ struct TetherSoakCommand: AsyncParsableCommand {
     @Option(help: "Resident memory the run may add, in MiB (a sanitizer's shadow memory needs more).")
     var maxResidentGrowthMib = 128
 
-    @Option(help: "Comma-separated moments to end requests at (complete, head, small body, large body, handler, blocking, stream); default all.")
+    @Option(
+        help:
+            "Comma-separated moments to end requests at (complete, head, small body, large body, handler, blocking, stream); default all."
+    )
     var only: String?
 
     func run() async throws {

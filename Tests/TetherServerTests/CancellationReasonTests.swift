@@ -1,11 +1,11 @@
 import HTTPTypes
 import NIOCore
 import TestSupport
+import Testing
 import TetherGateway
 import TetherServer
 import TetherSoak
 import TetherWeb
-import Testing
 
 /// Every way a request ends early reaches the application as a ``CancellationReason``, over real sockets.
 @Suite struct CancellationReasonTests {
@@ -27,17 +27,19 @@ import Testing
             }
         }
         router.get("/stream/") { _ in
-            Response(status: .ok, body: ResponseBody(stream: { writer in
-                try await writer.write(ByteBuffer(string: "first\n"))
-                started.open()
-                do {
-                    try await Task.sleep(for: .seconds(60))
-                } catch {
-                    reason.value = CancellationReason.current
-                    cancelled.open()
-                    throw error
-                }
-            }))
+            Response(
+                status: .ok,
+                body: ResponseBody(stream: { writer in
+                    try await writer.write(ByteBuffer(string: "first\n"))
+                    started.open()
+                    do {
+                        try await Task.sleep(for: .seconds(60))
+                    } catch {
+                        reason.value = CancellationReason.current
+                        cancelled.open()
+                        throw error
+                    }
+                }))
         }
         return WebApplication(router: router)
     }

@@ -1,12 +1,12 @@
 import HTTPTypes
 import NIOCore
 import NIOPosix
+import TestSupport
+import Testing
 import TetherGateway
 import TetherServer
-import TetherWeb
-import TestSupport
 import TetherSoak
-import Testing
+import TetherWeb
 
 /// The server tells the application the moment its client leaves, at every moment of a request, for FIN and RST.
 @Suite struct DisconnectOverSocketTests {
@@ -125,7 +125,8 @@ import Testing
     @Test func anOptionKeepsServingHalfClosedConnections() async throws {
         var router = Router()
         router.get("/") { _ in .text("still here") }
-        try await withServer(WebApplication(router: router), configure: { $0.servesHalfClosedConnections = true }) { port, _ in
+        try await withServer(WebApplication(router: router), configure: { $0.servesHalfClosedConnections = true }) {
+            port, _ in
             let client = try await RawClient.connect(port: port)
             try await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             try await client.halfClose()
@@ -201,18 +202,19 @@ import Testing
         let left = Box(false)
         var router = Router()
         router.get("/stream/") { _ in
-            Response(body: ResponseBody { writer in
-                do {
-                    for index in 0... {
-                        try await writer.write(ByteBuffer(string: "chunk \(index)\n"))
-                        if left.value { chunksAfterLeaving.mutate { $0 += 1 } }
-                        try await Task.sleep(for: .milliseconds(5))
+            Response(
+                body: ResponseBody { writer in
+                    do {
+                        for index in 0... {
+                            try await writer.write(ByteBuffer(string: "chunk \(index)\n"))
+                            if left.value { chunksAfterLeaving.mutate { $0 += 1 } }
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                    } catch {
+                        stopped.open()
+                        throw error
                     }
-                } catch {
-                    stopped.open()
-                    throw error
-                }
-            })
+                })
         }
         try await withServer(WebApplication(router: router)) { port, _ in
             let client = try await RawClient.connect(port: port)

@@ -2,12 +2,12 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
+import TestSupport
+import Testing
 import TetherGateway
 import TetherServer
-import TetherWeb
-import TestSupport
 import TetherSoak
-import Testing
+import TetherWeb
 
 /// HTTP/1.1 as clients expect it: keep-alive, pipelining, chunked both ways, 100-continue, HEAD.
 @Suite struct HTTP1Tests {
@@ -17,9 +17,10 @@ import Testing
         router.post("/echo/") { request in Response(body: ResponseBody(try await request.body.bytes())) }
         router.post("/ignore/") { _ in .text("ignored") }
         router.get("/chunks/") { _ in
-            Response(body: ResponseBody { writer in
-                for index in 0..<3 { try await writer.write(ByteBuffer(string: "part \(index);")) }
-            })
+            Response(
+                body: ResponseBody { writer in
+                    for index in 0..<3 { try await writer.write(ByteBuffer(string: "part \(index);")) }
+                })
         }
         router.get("/fail/") { _ in throw HTTPError(.conflict, message: "no") }
         return WebApplication(router: router)
@@ -29,7 +30,8 @@ import Testing
         try await withServer(Self.app) { port, _ in
             let client = HTTPClient(eventLoopGroupProvider: .singleton)
             defer { _ = client.shutdown() }
-            let hello = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello/?name=Ada"), timeout: .seconds(10))
+            let hello = try await client.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello/?name=Ada"), timeout: .seconds(10))
             #expect(hello.status == .ok)
             #expect(hello.headers.first(name: "server") == "Tether")
             #expect(hello.headers.first(name: "date") != nil)
@@ -63,7 +65,9 @@ import Testing
     @Test func chunkedRequestBodiesAndChunkedResponses() async throws {
         try await withServer(Self.app) { port, _ in
             let client = try await RawClient.connect(port: port)
-            try await client.send("POST /echo/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+            try await client.send(
+                "POST /echo/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+            )
             try await client.waitFor("hello world")
             try await client.send("GET /chunks/ HTTP/1.1\r\nHost: x\r\n\r\n")
             let text = try await client.waitFor("0\r\n\r\n")
@@ -75,7 +79,8 @@ import Testing
     @Test func continueIsSentOnlyWhenTheApplicationAsksForTheBody() async throws {
         try await withServer(Self.app) { port, _ in
             let reader = try await RawClient.connect(port: port)
-            try await reader.send("POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            try await reader.send(
+                "POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
             try await reader.waitFor("HTTP/1.1 100 Continue\r\n\r\n")
             try await reader.send("ping")
             let text = try await reader.waitFor("\r\n\r\nping")

@@ -2,12 +2,12 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import TestSupport
+import Testing
 import TetherGateway
 import TetherServer
-import TetherWeb
-import TestSupport
 import TetherSoak
-import Testing
+import TetherWeb
 
 /// Timeouts, limits, lifespan and graceful shutdown.
 @Suite struct LifecycleTests {
@@ -87,7 +87,9 @@ import Testing
 
     @Test func lifespanStartsBeforeTheFirstConnectionAndShutsDownAfterTheDrain() async throws {
         let log = Box<[String]>([])
-        let server = Server(application: Self.lifespanApp(log: log), configuration: .init(host: "127.0.0.1", port: 0), logger: Self.quiet)
+        let server = Server(
+            application: Self.lifespanApp(log: log), configuration: .init(host: "127.0.0.1", port: 0),
+            logger: Self.quiet)
         let group = ServiceGroup(services: [server], logger: Self.quiet)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -104,7 +106,9 @@ import Testing
 
     @Test func aFailedStartupStopsTheServerWithItsMessage() async throws {
         let log = Box<[String]>([])
-        let server = Server(application: Self.lifespanApp(log: log, failStartup: true), configuration: .init(host: "127.0.0.1", port: 0), logger: Self.quiet)
+        let server = Server(
+            application: Self.lifespanApp(log: log, failStartup: true),
+            configuration: .init(host: "127.0.0.1", port: 0), logger: Self.quiet)
         await #expect(throws: ServerError.startupFailed("no database")) { try await server.run() }
         await #expect(throws: ServerError.notListening) { try await server.localAddress }
     }
@@ -131,7 +135,8 @@ import Testing
         router.get("/") { _ in .text("idle") }
         var configuration = Server.Configuration(host: "127.0.0.1", port: 0)
         configuration.lifespan = .off
-        let server = Server(application: WebApplication(router: router), configuration: configuration, logger: Self.quiet)
+        let server = Server(
+            application: WebApplication(router: router), configuration: configuration, logger: Self.quiet)
         let group = ServiceGroup(services: [server], logger: Self.quiet)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -1,9 +1,9 @@
 import NIOCore
 import NIOEmbedded
 import NIOPosix
-@_spi(Fuzzing) import TetherServer
-import TetherGateway
 import Testing
+import TetherGateway
+@_spi(Fuzzing) import TetherServer
 
 /// The malformed-input corpus through a connection's real pipeline on an `EmbeddedChannel`, at every byte split.
 @Suite struct PipelineCorpusTests {

@@ -1,10 +1,10 @@
 import NIOCore
 import Synchronization
 import TestSupport
+import Testing
 import TetherGateway
 import TetherServer
 import TetherSoak
-import Testing
 
 /// Clients that are slow or greedy cost the server a bounded amount, and never its other clients.
 @Suite struct SlowClientTests {

@@ -2,11 +2,11 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import TestSupport
+import Testing
 import TetherGateway
 import TetherServer
 import TetherSoak
-import TestSupport
-import Testing
 
 /// Runs a server for `application` on an ephemeral port of 127.0.0.1 while `body` runs, then stops it.
 func withServer<T: Sendable>(

@@ -1,8 +1,8 @@
 import NIOCore
-import TetherGateway
-import TetherTesting
 import TestSupport
 import Testing
+import TetherGateway
+import TetherTesting
 
 /// The communicator keeps the event contract as a server would.
 @Suite struct CommunicatorTests {
@@ -38,7 +38,8 @@ import Testing
 
     @Test func receiveOutputRethrowsTheApplicationsError() async throws {
         struct Failure: Error, Equatable {}
-        let communicator = ApplicationCommunicator(InlineApplication { _, _, _ in throw Failure() }, scope: httpScope(.get, "/"))
+        let communicator = ApplicationCommunicator(
+            InlineApplication { _, _, _ in throw Failure() }, scope: httpScope(.get, "/"))
         await #expect(throws: Failure()) { try await communicator.receiveOutput() }
         await #expect(throws: Failure()) { try await communicator.wait() }
     }
@@ -46,7 +47,10 @@ import Testing
     @Test func receiveReturnsDisconnectOnceTheClientHasGone() async throws {
         let seen = Box<[InboundEvent]>([])
         let app = InlineApplication { _, receive, _ in
-            for _ in 0..<3 { let event = try await receive(); seen.mutate { $0.append(event) } }
+            for _ in 0..<3 {
+                let event = try await receive()
+                seen.mutate { $0.append(event) }
+            }
         }
         let communicator = ApplicationCommunicator(app, scope: httpScope(.get, "/"))
         communicator.send(.body(ByteBuffer(), more: false))
@@ -141,7 +145,10 @@ import Testing
         [.start(status: .ok, headers: [:]), .start(status: .ok, headers: [:])],
         [.start(status: .ok, headers: [:]), .body(ByteBuffer(), more: false), .body(ByteBuffer(), more: false)],
         [.start(status: .ok, headers: [:]), .trailers([:])],
-        [.start(status: .ok, headers: [:], trailers: true), .body(ByteBuffer(), more: false), .body(ByteBuffer(), more: false)],
+        [
+            .start(status: .ok, headers: [:], trailers: true), .body(ByteBuffer(), more: false),
+            .body(ByteBuffer(), more: false),
+        ],
         [.startupComplete],
     ])
     func refusesEventsOutOfOrder(events: [OutboundEvent]) throws {

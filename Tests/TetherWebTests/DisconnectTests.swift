@@ -1,10 +1,10 @@
 import Foundation
 import NIOCore
+import TestSupport
+import Testing
 import TetherGateway
 import TetherTesting
 import TetherWeb
-import TestSupport
-import Testing
 
 /// A request's work ends with its client, on every path, and is cleaned up exactly once.
 @Suite struct DisconnectTests {
@@ -25,8 +25,12 @@ import Testing
         }
         let communicator = ApplicationCommunicator(WebApplication(router: router), scope: httpScope(.get, "/stream/"))
         communicator.send(.body(ByteBuffer(), more: false))
-        #expect(try await communicator.receiveOutput(timeout: .seconds(10)) == .start(status: .ok, headers: [.contentType: "text/plain"]))
-        #expect(try await communicator.receiveOutput(timeout: .seconds(10)) == .body(ByteBuffer(string: "chunk 0\n"), more: true))
+        #expect(
+            try await communicator.receiveOutput(timeout: .seconds(10))
+                == .start(status: .ok, headers: [.contentType: "text/plain"]))
+        #expect(
+            try await communicator.receiveOutput(timeout: .seconds(10))
+                == .body(ByteBuffer(string: "chunk 0\n"), more: true))
         communicator.send(.disconnect)
         #expect(await terminated.wait())
         try await communicator.wait(timeout: .seconds(10))
@@ -37,13 +41,15 @@ import Testing
         let started = Latch()
         let observed = Box(false)
         var router = Router()
-        router.get("/blocking/", blocking: { request in
-            started.open()
-            let deadline = Date().addingTimeInterval(10)
-            while !request.isCancelled && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
-            observed.value = request.isCancelled
-            return .text("done")
-        })
+        router.get(
+            "/blocking/",
+            blocking: { request in
+                started.open()
+                let deadline = Date().addingTimeInterval(10)
+                while !request.isCancelled && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+                observed.value = request.isCancelled
+                return .text("done")
+            })
         let communicator = ApplicationCommunicator(WebApplication(router: router), scope: httpScope(.get, "/blocking/"))
         communicator.send(.body(ByteBuffer(), more: false))
         #expect(await started.wait())

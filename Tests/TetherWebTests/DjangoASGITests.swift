@@ -1,17 +1,19 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import TestSupport
+import Testing
 import TetherGateway
 import TetherTesting
 import TetherWeb
-import TestSupport
-import Testing
 
 /// The behaviours of Django's ASGI handler tests (tests/asgi/tests.py), ported to Tether, and the four tests of
 /// the fix for django__django-16603 (see docs/ConformanceRoutes.md).
 @Suite struct DjangoASGITests {
     /// The app Django's tests use: hello, echo, headers, a slow blocking view, a file.
-    static func application(hooks: LifecycleHooks = LifecycleHooks(), configuration: WebApplication.Configuration = .init())
+    static func application(
+        hooks: LifecycleHooks = LifecycleHooks(), configuration: WebApplication.Configuration = .init()
+    )
         -> WebApplication
     {
         var router = Router()
@@ -21,11 +23,13 @@ import Testing
             Response(headers: [.contentType: "text/plain"], body: ResponseBody(try await request.body.bytes()))
         }
         router.post("/untouched/") { _ in Response(status: .noContent) }
-        router.get("/delayed_hello/", blocking: { request in
-            // Django's `hello_with_delay`: a synchronous view that sleeps 1 s.
-            Thread.sleep(forTimeInterval: 1)
-            return .text("Hello \(request.query["name"] ?? "World")!")
-        })
+        router.get(
+            "/delayed_hello/",
+            blocking: { request in
+                // Django's `hello_with_delay`: a synchronous view that sleeps 1 s.
+                Thread.sleep(forTimeInterval: 1)
+                return .text("Hello \(request.query["name"] ?? "World")!")
+            })
         return WebApplication(router: router, hooks: hooks, configuration: configuration)
     }
 
@@ -33,7 +37,8 @@ import Testing
         let communicator = ApplicationCommunicator(Self.application(), scope: httpScope(.get, "/"))
         communicator.send(.body(ByteBuffer(), more: false))
         let start = try await communicator.receiveOutput()
-        #expect(start == .start(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "12"]))
+        #expect(
+            start == .start(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "12"]))
         #expect(try await communicator.receiveOutput() == .body(ByteBuffer(string: "Hello World!"), more: false))
         try await communicator.wait()
     }
@@ -79,7 +84,8 @@ import Testing
     }
 
     @Test func postBodyIsEchoed() async throws {
-        let communicator = ApplicationCommunicator(Self.application(), scope: httpScope(.post, "/post/", headers: [.contentLength: "12"]))
+        let communicator = ApplicationCommunicator(
+            Self.application(), scope: httpScope(.post, "/post/", headers: [.contentLength: "12"]))
         communicator.send(.body(ByteBuffer(string: "Echo!"), more: true))
         communicator.send(.body(ByteBuffer(string: " Echo 2!"), more: false))
         let events = try await receiveResponse(from: communicator)
@@ -132,7 +138,8 @@ import Testing
         let communicator = ApplicationCommunicator(Self.application(), scope: .http(scope))
         communicator.send(.body(ByteBuffer(), more: false))
         let events = try await receiveResponse(from: communicator)
-        #expect(events == [.start(status: .badRequest, headers: [.contentLength: "0"]), .body(ByteBuffer(), more: false)])
+        #expect(
+            events == [.start(status: .badRequest, headers: [.contentLength: "0"]), .body(ByteBuffer(), more: false)])
         try await communicator.wait()
     }
 
@@ -161,18 +168,20 @@ import Testing
         let arrived = Box(0)
         let threads = Box<Set<String>>([])
         var router = Router()
-        router.get("/wait/", blocking: { _ in
-            threads.mutate { $0.insert("\(pthread_self())") }
-            barrier.lock()
-            defer { barrier.unlock() }
-            arrived.mutate { $0 += 1 }
-            barrier.broadcast()
-            let deadline = Date().addingTimeInterval(10)
-            while arrived.value < 2 {
-                if !barrier.wait(until: deadline) { return .text("alone") }
-            }
-            return .text("together")
-        })
+        router.get(
+            "/wait/",
+            blocking: { _ in
+                threads.mutate { $0.insert("\(pthread_self())") }
+                barrier.lock()
+                defer { barrier.unlock() }
+                arrived.mutate { $0 += 1 }
+                barrier.broadcast()
+                let deadline = Date().addingTimeInterval(10)
+                while arrived.value < 2 {
+                    if !barrier.wait(until: deadline) { return .text("alone") }
+                }
+                return .text("together")
+            })
         let client = TestClient(WebApplication(router: router))
         async let first = client.get("/wait/")
         async let second = client.get("/wait/")
@@ -232,7 +241,9 @@ import Testing
             app(started: Latch(), working: .milliseconds(200)), scope: httpScope(.get, "/cancel/"))
         complete.send(.body(ByteBuffer(), more: false))
         let events = try await receiveResponse(from: complete)
-        #expect(events.first == .start(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "12"]))
+        #expect(
+            events.first
+                == .start(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "12"]))
         #expect(events.last == .body(ByteBuffer(string: "Hello World!"), more: false))
         try await complete.wait()
         #expect(cancelled.value == false)

@@ -1,7 +1,7 @@
 import HTTPTypes
 import NIOCore
-import TetherGateway
 import Testing
+import TetherGateway
 
 /// The request side of the event contract, as scripts of inputs and the actions they must return.
 @Suite struct RequestStateMachineTests {
@@ -45,92 +45,139 @@ import Testing
     static let keepsQueue = Machine.Configuration(discardsQueueOnDisconnect: false)
 
     static let scripts: [Script] = [
-        Script(name: "a receive before the body waits; a chunk and the end resume it", steps: [
-            .waits(), .chunk("ab", .resume(body("ab"))), .waits(), .end(.resume(body("", more: false))),
-            .waits(), .send(start), .send(out("", more: false), resumeWaiter: true), .got(.disconnect),
-        ]),
-        Script(name: "queued chunks come in order and the end marks the last one", steps: [
-            .chunk("a"), .chunk("bc"), .end(), .buffered(3), .got(body("a")), .buffered(2),
-            .got(body("bc", more: false)), .buffered(0), .waits(),
-        ]),
-        Script(name: "a request without a body yields one empty last chunk", steps: [
-            .end(), .got(body("", more: false)), .waits(), .end(), .chunk("x"), .buffered(0),
-        ]),
-        Script(name: "reads pause at the limit and resume below half of it, once each", configuration: limit4, steps: [
-            .chunk("ab"), .chunk("c"), .chunk("d", .pauseReads), .chunk("e"), .buffered(5),
-            .got(body("ab")), .got(body("c")), .buffered(2), .got(body("d"), resumeReads: true), .got(body("e")),
-            .buffered(0), .chunk("wxyz", .pauseReads), .end(), .got(body("wxyz", more: false), resumeReads: true),
-        ]),
-        Script(name: "100-continue goes with the first receive only", configuration: continues, steps: [
-            .waits(sendContinue: true), .chunk("a", .resume(body("a"))), .waits(), .receiveCancelled(true), .waits(),
-        ]),
-        Script(name: "100-continue goes with a queued chunk", configuration: continues, steps: [
-            .chunk("a"), .got(body("a"), sendContinue: true), .chunk("b"), .got(body("b")),
-        ]),
-        Script(name: "no 100-continue once the response started", configuration: continues, steps: [
-            .send(start), .waits(),
-        ]),
-        Script(name: "no 100-continue once the body ended", configuration: continues, steps: [
-            .end(), .got(body("", more: false)), .waits(),
-        ]),
-        Script(name: "no 100-continue after a disconnect", configuration: continues, steps: [
-            .disconnect(.clientClosed, resumeWaiter: false, cancelTask: true), .got(.disconnect),
-        ]),
-        Script(name: "a disconnect resumes the waiter and cancels the task", steps: [
-            .waits(), .disconnect(.clientClosed, resumeWaiter: true, cancelTask: true), .got(.disconnect),
-            .got(.disconnect), .chunk("late"), .end(), .got(.disconnect), .sendThrowsDisconnected(start),
-            .reason(.clientClosed), .completion(.cancelled(.clientClosed)),
-        ]),
-        Script(name: "the first reason wins", steps: [
-            .disconnect(.requestDeadline, resumeWaiter: false, cancelTask: true),
-            .disconnect(.clientReset, resumeWaiter: false, cancelTask: false), .event(.disconnect),
-            .reason(.requestDeadline), .completion(.cancelled(.requestDeadline)),
-        ]),
-        Script(name: "a disconnect after the response changes nothing", steps: [
-            .send(start), .send(out("x", more: false)),
-            .disconnect(.clientClosed, resumeWaiter: false, cancelTask: false),
-            .reason(nil), .completion(.completed), .got(.disconnect), .sendThrowsDisconnected(out("", more: false)),
-        ]),
-        Script(name: "a server's disconnect drops the queue", steps: [
-            .chunk("abc"), .event(.startup), .end(), .disconnect(.bodyTooLarge, resumeWaiter: false, cancelTask: true),
-            .buffered(0), .event(.shutdown), .got(.disconnect), .completion(.cancelled(.bodyTooLarge)),
-        ]),
-        Script(name: "a test tool's disconnect delivers the queue first", configuration: keepsQueue, steps: [
-            .chunk("ab"), .end(), .disconnect(.clientClosed, resumeWaiter: false, cancelTask: true), .buffered(2),
-            .chunk("x"), .got(body("ab", more: false)), .buffered(0), .got(.disconnect), .got(.disconnect),
-        ]),
-        Script(name: "a complete response makes receive return disconnect, even with queued chunks", steps: [
-            .chunk("ab"), .send(start), .send(out("x", more: false)), .got(.disconnect), .got(.disconnect),
-            .completion(.completed), .reason(nil),
-        ]),
-        Script(name: "the send that completes the response resumes the waiter", steps: [
-            .waits(), .send(.start(status: .ok, headers: [:], trailers: true)), .send(out("x", more: true)),
-            .send(out("", more: false)), .send(.trailers([:]), resumeWaiter: true), .got(.disconnect),
-        ]),
-        Script(name: "a second receive while one waits fails; a cancelled receive leaves input queued", steps: [
-            .waits(), .receiveFails, .receiveCancelled(true), .receiveCancelled(false), .chunk("a"), .buffered(1),
-            .got(body("a")), .waits(),
-        ]),
-        Script(name: "sends out of order throw and change nothing", steps: [
-            .sendThrowsProtocolError(out("x", more: false)), .sendThrowsProtocolError(.trailers([:])),
-            .completion(.respondWithServerError), .send(start), .sendThrowsProtocolError(start),
-            .sendThrowsProtocolError(.startupComplete), .completion(.abortResponse), .send(out("x", more: false)),
-            .completion(.completed), .sendThrowsProtocolError(out("", more: false)),
-        ]),
-        Script(name: "a test tool's lifespan events are queued", steps: [
-            .event(.startup), .got(.startup), .waits(), .event(.shutdown, .resume(.shutdown)), .waits(),
-        ]),
-        Script(name: "a test tool's disconnect is the client closing", steps: [
-            .waits(), .event(.disconnect, .resume(.disconnect)), .reason(.clientClosed), .got(.disconnect),
-            .completion(.cancelled(.clientClosed)),
-        ]),
-        Script(name: "a test tool's last body event ends the body", steps: [
-            .event(body("ab", more: false)), .chunk("c"), .end(), .buffered(2), .got(body("ab", more: false)),
-            .waits(),
-        ]),
-        Script(name: "a test tool's body event resumes the waiter", steps: [
-            .waits(), .event(body("a", more: false), .resume(body("a", more: false))), .end(), .chunk("b"), .waits(),
-        ]),
+        Script(
+            name: "a receive before the body waits; a chunk and the end resume it",
+            steps: [
+                .waits(), .chunk("ab", .resume(body("ab"))), .waits(), .end(.resume(body("", more: false))),
+                .waits(), .send(start), .send(out("", more: false), resumeWaiter: true), .got(.disconnect),
+            ]),
+        Script(
+            name: "queued chunks come in order and the end marks the last one",
+            steps: [
+                .chunk("a"), .chunk("bc"), .end(), .buffered(3), .got(body("a")), .buffered(2),
+                .got(body("bc", more: false)), .buffered(0), .waits(),
+            ]),
+        Script(
+            name: "a request without a body yields one empty last chunk",
+            steps: [
+                .end(), .got(body("", more: false)), .waits(), .end(), .chunk("x"), .buffered(0),
+            ]),
+        Script(
+            name: "reads pause at the limit and resume below half of it, once each", configuration: limit4,
+            steps: [
+                .chunk("ab"), .chunk("c"), .chunk("d", .pauseReads), .chunk("e"), .buffered(5),
+                .got(body("ab")), .got(body("c")), .buffered(2), .got(body("d"), resumeReads: true), .got(body("e")),
+                .buffered(0), .chunk("wxyz", .pauseReads), .end(), .got(body("wxyz", more: false), resumeReads: true),
+            ]),
+        Script(
+            name: "100-continue goes with the first receive only", configuration: continues,
+            steps: [
+                .waits(sendContinue: true), .chunk("a", .resume(body("a"))), .waits(), .receiveCancelled(true),
+                .waits(),
+            ]),
+        Script(
+            name: "100-continue goes with a queued chunk", configuration: continues,
+            steps: [
+                .chunk("a"), .got(body("a"), sendContinue: true), .chunk("b"), .got(body("b")),
+            ]),
+        Script(
+            name: "no 100-continue once the response started", configuration: continues,
+            steps: [
+                .send(start), .waits(),
+            ]),
+        Script(
+            name: "no 100-continue once the body ended", configuration: continues,
+            steps: [
+                .end(), .got(body("", more: false)), .waits(),
+            ]),
+        Script(
+            name: "no 100-continue after a disconnect", configuration: continues,
+            steps: [
+                .disconnect(.clientClosed, resumeWaiter: false, cancelTask: true), .got(.disconnect),
+            ]),
+        Script(
+            name: "a disconnect resumes the waiter and cancels the task",
+            steps: [
+                .waits(), .disconnect(.clientClosed, resumeWaiter: true, cancelTask: true), .got(.disconnect),
+                .got(.disconnect), .chunk("late"), .end(), .got(.disconnect), .sendThrowsDisconnected(start),
+                .reason(.clientClosed), .completion(.cancelled(.clientClosed)),
+            ]),
+        Script(
+            name: "the first reason wins",
+            steps: [
+                .disconnect(.requestDeadline, resumeWaiter: false, cancelTask: true),
+                .disconnect(.clientReset, resumeWaiter: false, cancelTask: false), .event(.disconnect),
+                .reason(.requestDeadline), .completion(.cancelled(.requestDeadline)),
+            ]),
+        Script(
+            name: "a disconnect after the response changes nothing",
+            steps: [
+                .send(start), .send(out("x", more: false)),
+                .disconnect(.clientClosed, resumeWaiter: false, cancelTask: false),
+                .reason(nil), .completion(.completed), .got(.disconnect), .sendThrowsDisconnected(out("", more: false)),
+            ]),
+        Script(
+            name: "a server's disconnect drops the queue",
+            steps: [
+                .chunk("abc"), .event(.startup), .end(),
+                .disconnect(.bodyTooLarge, resumeWaiter: false, cancelTask: true),
+                .buffered(0), .event(.shutdown), .got(.disconnect), .completion(.cancelled(.bodyTooLarge)),
+            ]),
+        Script(
+            name: "a test tool's disconnect delivers the queue first", configuration: keepsQueue,
+            steps: [
+                .chunk("ab"), .end(), .disconnect(.clientClosed, resumeWaiter: false, cancelTask: true), .buffered(2),
+                .chunk("x"), .got(body("ab", more: false)), .buffered(0), .got(.disconnect), .got(.disconnect),
+            ]),
+        Script(
+            name: "a complete response makes receive return disconnect, even with queued chunks",
+            steps: [
+                .chunk("ab"), .send(start), .send(out("x", more: false)), .got(.disconnect), .got(.disconnect),
+                .completion(.completed), .reason(nil),
+            ]),
+        Script(
+            name: "the send that completes the response resumes the waiter",
+            steps: [
+                .waits(), .send(.start(status: .ok, headers: [:], trailers: true)), .send(out("x", more: true)),
+                .send(out("", more: false)), .send(.trailers([:]), resumeWaiter: true), .got(.disconnect),
+            ]),
+        Script(
+            name: "a second receive while one waits fails; a cancelled receive leaves input queued",
+            steps: [
+                .waits(), .receiveFails, .receiveCancelled(true), .receiveCancelled(false), .chunk("a"), .buffered(1),
+                .got(body("a")), .waits(),
+            ]),
+        Script(
+            name: "sends out of order throw and change nothing",
+            steps: [
+                .sendThrowsProtocolError(out("x", more: false)), .sendThrowsProtocolError(.trailers([:])),
+                .completion(.respondWithServerError), .send(start), .sendThrowsProtocolError(start),
+                .sendThrowsProtocolError(.startupComplete), .completion(.abortResponse), .send(out("x", more: false)),
+                .completion(.completed), .sendThrowsProtocolError(out("", more: false)),
+            ]),
+        Script(
+            name: "a test tool's lifespan events are queued",
+            steps: [
+                .event(.startup), .got(.startup), .waits(), .event(.shutdown, .resume(.shutdown)), .waits(),
+            ]),
+        Script(
+            name: "a test tool's disconnect is the client closing",
+            steps: [
+                .waits(), .event(.disconnect, .resume(.disconnect)), .reason(.clientClosed), .got(.disconnect),
+                .completion(.cancelled(.clientClosed)),
+            ]),
+        Script(
+            name: "a test tool's last body event ends the body",
+            steps: [
+                .event(body("ab", more: false)), .chunk("c"), .end(), .buffered(2), .got(body("ab", more: false)),
+                .waits(),
+            ]),
+        Script(
+            name: "a test tool's body event resumes the waiter",
+            steps: [
+                .waits(), .event(body("a", more: false), .resume(body("a", more: false))), .end(), .chunk("b"),
+                .waits(),
+            ]),
     ]
 
     @Test(arguments: scripts)
@@ -152,7 +199,10 @@ import Testing
         case .receive(let action):
             #expect(machine.receive() == action, comment)
         case .receiveFails:
-            guard case .fail = machine.receive() else { Issue.record(comment); return }
+            guard case .fail = machine.receive() else {
+                Issue.record(comment)
+                return
+            }
         case .receiveCancelled(let wasWaiting):
             #expect(machine.receiveCancelled() == wasWaiting, comment)
         case .disconnect(let reason, let resumeWaiter, let cancelTask):

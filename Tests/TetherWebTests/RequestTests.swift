@@ -1,11 +1,11 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import TestSupport
+import Testing
 import TetherGateway
 import TetherTesting
 import TetherWeb
-import TestSupport
-import Testing
 
 /// What a handler can read of a request.
 @Suite struct RequestTests {
@@ -62,8 +62,10 @@ import Testing
         var router = Router()
         router.get("/a b") { request in
             seen.value = [
-                request.method.rawValue, request.path, request.rawPath, String(decoding: request.queryString, as: UTF8.self),
-                request.scheme, request.rootPath, request.headers[HTTPField.Name("Host")!] ?? "", "\(request.client?.port ?? 0)",
+                request.method.rawValue, request.path, request.rawPath,
+                String(decoding: request.queryString, as: UTF8.self),
+                request.scheme, request.rootPath, request.headers[HTTPField.Name("Host")!] ?? "",
+                "\(request.client?.port ?? 0)",
                 "\(request.server?.port ?? 0)",
             ]
             return .text("")
@@ -96,13 +98,16 @@ import Testing
     }
 
     @Test func bodyAsJSON() async throws {
-        let response = try await Self.serve(.post, "/", body: ByteBuffer(string: #"{"name":"pear","count":3}"#)) { request in
+        let response = try await Self.serve(.post, "/", body: ByteBuffer(string: #"{"name":"pear","count":3}"#)) {
+            request in
             var item = try await request.json(Item.self)
             item.count += 1
             return try .json(item)
         }
         #expect(response.headers[.contentType] == "application/json")
-        #expect(try JSONDecoder().decode(Item.self, from: Data(response.body.readableBytesView)) == Item(name: "pear", count: 4))
+        #expect(
+            try JSONDecoder().decode(Item.self, from: Data(response.body.readableBytesView))
+                == Item(name: "pear", count: 4))
     }
 
     @Test func invalidJSONIs400() async throws {
@@ -114,7 +119,8 @@ import Testing
     }
 
     @Test func bodyAsForm() async throws {
-        let response = try await Self.serve(.post, "/", body: ByteBuffer(string: "name=J%C3%BCrgen+K&tag=a&tag=b")) { request in
+        let response = try await Self.serve(.post, "/", body: ByteBuffer(string: "name=J%C3%BCrgen+K&tag=a&tag=b")) {
+            request in
             let form = try await request.form()
             return .text("\(form["name"]!)|\(form.values(for: "tag").joined(separator: ","))")
         }

@@ -3,8 +3,8 @@ import HTTPTypes
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 import TetherGateway
 import TetherTesting
 import TetherWeb
@@ -22,22 +22,24 @@ import TetherWeb
     @Test func streamedChunksArriveInOrder() async throws {
         let app = Self.app { router in
             router.get("/") { _ in
-                .stream(AsyncStream { continuation in
-                    for index in 0..<3 { continuation.yield(ByteBuffer(string: "chunk \(index)\n")) }
-                    continuation.finish()
-                }, headers: [.contentType: "text/plain"])
+                .stream(
+                    AsyncStream { continuation in
+                        for index in 0..<3 { continuation.yield(ByteBuffer(string: "chunk \(index)\n")) }
+                        continuation.finish()
+                    }, headers: [.contentType: "text/plain"])
             }
         }
         let communicator = ApplicationCommunicator(app, scope: httpScope(.get, "/"))
         communicator.send(.body(ByteBuffer(), more: false))
         let events = try await receiveResponse(from: communicator)
-        #expect(events == [
-            .start(status: .ok, headers: [.contentType: "text/plain"]),
-            .body(ByteBuffer(string: "chunk 0\n"), more: true),
-            .body(ByteBuffer(string: "chunk 1\n"), more: true),
-            .body(ByteBuffer(string: "chunk 2\n"), more: true),
-            .body(ByteBuffer(), more: false),
-        ])
+        #expect(
+            events == [
+                .start(status: .ok, headers: [.contentType: "text/plain"]),
+                .body(ByteBuffer(string: "chunk 0\n"), more: true),
+                .body(ByteBuffer(string: "chunk 1\n"), more: true),
+                .body(ByteBuffer(string: "chunk 2\n"), more: true),
+                .body(ByteBuffer(), more: false),
+            ])
     }
 
     @Test func aFileIsSentInChunksWhenTheServerCannotSendFiles() async throws {
@@ -48,7 +50,10 @@ import TetherWeb
         let communicator = ApplicationCommunicator(app, scope: httpScope(.get, "/"))
         communicator.send(.body(ByteBuffer(), more: false))
         let events = try await receiveResponse(from: communicator)
-        guard case .start(_, let headers, _) = events.first else { Issue.record("no start"); return }
+        guard case .start(_, let headers, _) = events.first else {
+            Issue.record("no start")
+            return
+        }
         #expect(headers[.contentType] == "application/octet-stream")
         #expect(headers[.contentLength] == "100000")
         var body = ByteBuffer()
@@ -94,10 +99,11 @@ import TetherWeb
             router.get("/bytes") { _ in .text("hello") }
             router.get("/file") { _ in try await .file(at: path) }
             router.get("/stream") { _ in
-                Response(body: ResponseBody { writer in
-                    streamed.value = true
-                    try await writer.write(ByteBuffer(string: "x"))
-                })
+                Response(
+                    body: ResponseBody { writer in
+                        streamed.value = true
+                        try await writer.write(ByteBuffer(string: "x"))
+                    })
             }
         }
         let client = TestClient(app)
@@ -126,10 +132,11 @@ import TetherWeb
         struct Broken: Error {}
         let app = Self.app { router in
             router.get("/") { _ in
-                Response(body: ResponseBody { writer in
-                    try await writer.write(ByteBuffer(string: "partial"))
-                    throw Broken()
-                })
+                Response(
+                    body: ResponseBody { writer in
+                        try await writer.write(ByteBuffer(string: "partial"))
+                        throw Broken()
+                    })
             }
         }
         let communicator = ApplicationCommunicator(app, scope: httpScope(.get, "/"))

@@ -1,15 +1,17 @@
 import NIOCore
-import TetherTesting
-import TetherWeb
 import TestSupport
 import Testing
+import TetherTesting
+import TetherWeb
 
 /// Patterns, typed parameters, 404 and 405.
 @Suite struct RoutingTests {
     static let app: WebApplication = {
         var router = Router()
         router.get("/items/:name") { request in .text("item \(request.parameters["name"]!)") }
-        router.get("/items/<int:id>/edit") { request in .text("edit \(try request.parameters.require("id", as: Int.self))") }
+        router.get("/items/<int:id>/edit") { request in
+            .text("edit \(try request.parameters.require("id", as: Int.self))")
+        }
         router.get("/items/new") { _ in .text("new") }
         router.put("/items/:name") { request in .text("put \(request.parameters["name"]!)") }
         router.get("/users/<uuid:id>/") { request in .text("user \(request.parameters["id"]!)") }
@@ -131,7 +133,7 @@ import Testing
             return .text("handled", status: .ok)
         }
         var router = Router()
-        router.get("/") { _ in throw HTTPError(.init(code: 418),  message: "short and stout") }
+        router.get("/") { _ in throw HTTPError(.init(code: 418), message: "short and stout") }
         let response = try await TestClient(WebApplication(router: router, middleware: [catcher])).get("/")
         #expect(seen.value == 418)
         #expect(response.text == "handled")

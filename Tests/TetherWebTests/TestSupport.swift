@@ -2,11 +2,11 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import SystemPackage
+import TestSupport
+import Testing
 import TetherGateway
 import TetherTesting
 import TetherWeb
-import TestSupport
-import Testing
 
 /// A fresh temporary directory for one test, removed when the test is done with it.
 struct TemporaryDirectory: ~Copyable {

@@ -43,7 +43,9 @@ final class HelloHandler: ChannelInboundHandler {
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
             headers.add(name: "Content-Length", value: "12")
             if !self.keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.write(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                promise: nil)
             context.write(self.wrapOutboundOut(.body(.byteBuffer(Self.body))), promise: nil)
             let keepAlive = self.keepAlive
             context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOEmbedded
-@_spi(Fuzzing) import TetherServer
 import TetherGateway
+@_spi(Fuzzing) import TetherServer
 
 /// Feeds arbitrary bytes to a connection's request pipeline on an `EmbeddedChannel`, in two reads split at the
 /// first byte's value, and drains what the server writes back. libFuzzer reports any crash.

@@ -12,7 +12,10 @@ extension ChannelHandlerContext {
         headers.add(name: "Content-Length", value: String(body?.readableBytes ?? 0))
         headers.add(name: "Date", value: DateHeader.now())
         let replyVersion = version.major == 1 ? version : .http1_1
-        self.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: replyVersion, status: status, headers: headers))), promise: nil)
+        self.write(
+            NIOAny(
+                HTTPServerResponsePart.head(HTTPResponseHead(version: replyVersion, status: status, headers: headers))),
+            promise: nil)
         if let body { self.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
         self.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { _ in
             self.close(promise: nil)

@@ -303,7 +303,8 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         if let major = self.requestLineMajorVersion, major != 1 {
             status = .httpVersionNotSupported
         } else if parserError == .headerOverflow {
-            status = self.requestLineBytes > self.configuration.maxTargetBytes ? .uriTooLong : .requestHeaderFieldsTooLarge
+            status =
+                self.requestLineBytes > self.configuration.maxTargetBytes ? .uriTooLong : .requestHeaderFieldsTooLarge
         } else {
             status = .badRequest
         }
@@ -320,10 +321,14 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     mutating func timerFired(now: C.Instant) -> Action {
         guard self.phase != .closed else { return .none }
         if let deadline = self.requestDeadline, deadline <= now {
-            return self.end(.requestDeadline, status: .gatewayTimeout, message: "The request took longer than allowed (limit: requestTimeout).")
+            return self.end(
+                .requestDeadline, status: .gatewayTimeout,
+                message: "The request took longer than allowed (limit: requestTimeout).")
         }
         if let deadline = self.bodyIdleDeadline, deadline <= now {
-            return self.end(.bodyIdleTimeout, status: .requestTimeout, message: "The request body stalled (limit: bodyIdleTimeout).")
+            return self.end(
+                .bodyIdleTimeout, status: .requestTimeout, message: "The request body stalled (limit: bodyIdleTimeout)."
+            )
         }
         if let deadline = self.headDeadline, deadline <= now {
             self.phase = .closed

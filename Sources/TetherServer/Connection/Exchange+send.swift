@@ -62,7 +62,8 @@ extension Exchange {
         }
         let handle = try await NIOThreadPool.singleton.runIfActive { try NIOFileHandle(_deprecatedPath: range.path) }
         defer { try? handle.close() }
-        let region = FileRegion(fileHandle: handle, readerIndex: Int(range.offset), endIndex: Int(range.offset + range.count))
+        let region = FileRegion(
+            fileHandle: handle, readerIndex: Int(range.offset), endIndex: Int(range.offset + range.count))
         self.channel.write(HTTPServerResponsePart.body(.fileRegion(region)), promise: nil)
         try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
     }

@@ -94,7 +94,9 @@ final class Exchange: CancellationSource {
         if cancel { self.task.cancel() }
     }
 
-    private func carryOut(_ taken: (RequestStateMachine.InputAction, CheckedContinuation<InboundEvent, any Error>?)) -> Bool {
+    private func carryOut(_ taken: (RequestStateMachine.InputAction, CheckedContinuation<InboundEvent, any Error>?))
+        -> Bool
+    {
         switch taken.0 {
         case .none: return false
         case .pauseReads: return true

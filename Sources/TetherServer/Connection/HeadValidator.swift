@@ -13,22 +13,35 @@ enum HeadValidator {
     /// The head's fields as swift-http-types fields, or the rule it breaks.
     static func validate(_ head: HTTPRequestHead, limits: Server.Configuration) -> Result<HTTPFields, Rejection> {
         guard head.version.major == 1, head.version.minor <= 1 else {
-            return .failure(Rejection(status: .httpVersionNotSupported, message: "HTTP/\(head.version.major).\(head.version.minor) is not supported; send HTTP/1.1."))
+            return .failure(
+                Rejection(
+                    status: .httpVersionNotSupported,
+                    message: "HTTP/\(head.version.major).\(head.version.minor) is not supported; send HTTP/1.1."))
         }
         guard isToken(head.method.rawValue.utf8) else {
             return .failure(Rejection(status: .badRequest, message: "The method is not a token."))
         }
         guard head.uri.utf8.count <= limits.maxTargetBytes else {
-            return .failure(Rejection(status: .uriTooLong, message: "The request target exceeds \(limits.maxTargetBytes) bytes (limit: maxTargetBytes)."))
+            return .failure(
+                Rejection(
+                    status: .uriTooLong,
+                    message: "The request target exceeds \(limits.maxTargetBytes) bytes (limit: maxTargetBytes)."))
         }
         guard isValidTarget(head.uri, method: head.method) else {
             return .failure(Rejection(status: .badRequest, message: "The request target is malformed."))
         }
         guard head.headers.count <= limits.maxHeaderFields else {
-            return .failure(Rejection(status: .requestHeaderFieldsTooLarge, message: "The request has more than \(limits.maxHeaderFields) header fields (limit: maxHeaderFields)."))
+            return .failure(
+                Rejection(
+                    status: .requestHeaderFieldsTooLarge,
+                    message:
+                        "The request has more than \(limits.maxHeaderFields) header fields (limit: maxHeaderFields)."))
         }
         guard headBytes(head) <= limits.maxHeadBytes else {
-            return .failure(Rejection(status: .requestHeaderFieldsTooLarge, message: "The request head exceeds \(limits.maxHeadBytes) bytes (limit: maxHeadBytes)."))
+            return .failure(
+                Rejection(
+                    status: .requestHeaderFieldsTooLarge,
+                    message: "The request head exceeds \(limits.maxHeadBytes) bytes (limit: maxHeadBytes)."))
         }
         var fields = HTTPFields()
         fields.reserveCapacity(head.headers.count)
@@ -40,23 +53,30 @@ enum HeadValidator {
                 return .failure(Rejection(status: .badRequest, message: "Header name '\(name)' is not a token."))
             }
             guard value.utf8.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
-                return .failure(Rejection(status: .badRequest, message: "Header '\(name)' has a control character in its value."))
+                return .failure(
+                    Rejection(status: .badRequest, message: "Header '\(name)' has a control character in its value."))
             }
             switch fieldName.canonicalName {
             case "host": hosts += 1
             case "content-length":
-                contentLengths += value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces }
+                contentLengths += value.split(separator: ",", omittingEmptySubsequences: false).map {
+                    $0.trimmingSpaces
+                }
             case "transfer-encoding": transferEncodings.append(value)
             default: break
             }
             fields.append(HTTPField(name: fieldName, value: value))
         }
         if head.version.minor == 1 ? hosts != 1 : hosts > 1 {
-            return .failure(Rejection(status: .badRequest, message: "An HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)."))
+            return .failure(
+                Rejection(
+                    status: .badRequest, message: "An HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)."))
         }
         if !contentLengths.isEmpty {
             guard transferEncodings.isEmpty else {
-                return .failure(Rejection(status: .badRequest, message: "Content-Length and Transfer-Encoding cannot both be sent."))
+                return .failure(
+                    Rejection(status: .badRequest, message: "Content-Length and Transfer-Encoding cannot both be sent.")
+                )
             }
             guard contentLengths.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
                 Set(contentLengths).count == 1, let length = Int64(contentLengths[0])
@@ -64,19 +84,28 @@ enum HeadValidator {
                 return .failure(Rejection(status: .badRequest, message: "Content-Length must be one run of digits."))
             }
             if let maxBodySize = limits.maxBodySize, length > maxBodySize {
-                return .failure(Rejection(status: .contentTooLarge, message: "The request body exceeds \(maxBodySize) bytes (limit: maxBodySize)."))
+                return .failure(
+                    Rejection(
+                        status: .contentTooLarge,
+                        message: "The request body exceeds \(maxBodySize) bytes (limit: maxBodySize)."))
             }
         }
         if !transferEncodings.isEmpty {
-            let codings = transferEncodings.joined(separator: ",").split(separator: ",", omittingEmptySubsequences: false)
-                .map { $0.trimmingSpaces.lowercased() }
+            let codings = transferEncodings.joined(separator: ",").split(
+                separator: ",", omittingEmptySubsequences: false
+            )
+            .map { $0.trimmingSpaces.lowercased() }
             guard codings.allSatisfy({ isToken($0.utf8) }), codings.last == "chunked",
                 codings.filter({ $0 == "chunked" }).count == 1
             else {
-                return .failure(Rejection(status: .badRequest, message: "Transfer-Encoding must end with 'chunked', sent once."))
+                return .failure(
+                    Rejection(status: .badRequest, message: "Transfer-Encoding must end with 'chunked', sent once."))
             }
             if let unsupported = codings.first(where: { $0 != "chunked" }) {
-                return .failure(Rejection(status: .notImplemented, message: "Transfer-Encoding '\(unsupported)' is not supported; send chunked alone."))
+                return .failure(
+                    Rejection(
+                        status: .notImplemented,
+                        message: "Transfer-Encoding '\(unsupported)' is not supported; send chunked alone."))
             }
         }
         return .success(fields)
@@ -94,14 +123,16 @@ enum HeadValidator {
 
     /// RFC 9110 §5.6.2 token characters.
     static func isToken(_ bytes: some Collection<UInt8>) -> Bool {
-        !bytes.isEmpty && bytes.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                true
-            default:
-                Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+        !bytes.isEmpty
+            && bytes.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    true
+                default:
+                    Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+                }
             }
-        }
     }
 
     /// Origin form (`/path?query`), asterisk form for OPTIONS, or absolute form (`http://host/path`).
