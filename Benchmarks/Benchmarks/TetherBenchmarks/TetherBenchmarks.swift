@@ -120,7 +120,8 @@ let benchmarks: @Sendable () -> Void = {
     let spoolChunk = ByteBuffer(repeating: UInt8(ascii: "s"), count: 64 * 1024)
     let spoolChunkCount = 1024
     let spoolBytes = Int64(spoolChunkCount * spoolChunk.readableBytes)
-    let megabytesPerSecond = BenchmarkMetric.custom("Throughput (MB/s)", polarity: .prefersLarger, useScalingFactor: false)
+    let megabytesPerSecond = BenchmarkMetric.custom(
+        "Throughput (MB/s)", polarity: .prefersLarger, useScalingFactor: false)
     Benchmark(
         "SpooledBody: 64 MiB",
         configuration: .init(
