@@ -5,6 +5,8 @@
           at a time: a 2 s wrk warm-up is discarded, then `wrk -t1 -c64 -d{seconds}s --latency` on GET /hello/:
           requests/s, p50, p99, the server's CPU time per request (utime + stime of /proc/PID/stat over the
           measured run), resident memory; each next to the baseline's of the same round.
+  allocs  each server, one at a time, with malloc_count.so preloaded: heap allocations per GET /hello/ over one
+          keep-alive connection (wrk -c1 for 2 s after a 1 s warm-up), from the counts before and after.
   cancel  tether only: sequential POST /slow/ with a 1 KiB body, each closed 20 ms after the handler started;
           close->cancel latency p50, p99, max (disconnect_probe.py latency).
   wave    tether only: N concurrent clients on GET /slow/?ms=60000, all closed at once; time from the first
@@ -61,8 +63,10 @@ COMPARED = [kind for kind in SERVERS if kind != "baseline"]  # set against the b
 # .build stays as `swift build` and `swift test` leave it. Static is how servers are deployed.
 LINKINGS = {"static": ["--static-swift-stdlib"], "dynamic": []}
 # The servers each measurement starts: hello in each linking mode chosen, the others in the first.
-SECTION_SERVERS = {"hello": SERVERS, "cancel": ["tether"], "wave": ["tether"], "upload": ["tether"],
-                   "idle": ["tether", "baseline"]}
+SECTION_SERVERS = {"hello": SERVERS, "allocs": SERVERS, "cancel": ["tether"], "wave": ["tether"],
+                   "upload": ["tether"], "idle": ["tether", "baseline"]}
+# Counts a server's heap allocations when preloaded (malloc_count.c, built next to the servers).
+MALLOC_COUNT_SOURCE = os.path.join(HERE, "malloc_count.c")
 SECTIONS = list(SECTION_SERVERS)
 HOST = "127.0.0.1"
 MIB = 1 << 20
@@ -154,9 +158,10 @@ class Server:
     """A server process (tether, baseline or hummingbird, as built for `linking`) on a free port: started, awaited
     until GET /hello/ answers, stopped on exit."""
 
-    def __init__(self, kind, linking, temporary_directory=None):
+    def __init__(self, kind, linking, temporary_directory=None, preload=None):
         self.kind = kind
         self.port = free_port()
+        self.env = dict(os.environ, LD_PRELOAD=preload) if preload else None
         if kind == "tether":
             self.argv = [binary(kind, linking), "--port", str(self.port), "--log-level", "warning"]
             if temporary_directory:
@@ -175,7 +180,7 @@ class Server:
     def __enter__(self):
         self.log_file = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_die_with_parent)
+                                     stderr=subprocess.STDOUT, cwd=ROOT, env=self.env, preexec_fn=_die_with_parent)
         try:
             self._wait_ready()
         except BaseException:
@@ -232,9 +237,22 @@ class Server:
             log(f"  [{self.kind}] {self.stop_note}")
         return False
 
+    def malloc_count(self, timeout=5.0):
+        """The allocations the preloaded counter has seen so far: it answers SIGUSR2 with a line on stderr."""
+        seen = self._read_log().count("mallocs ")
+        self.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = [l for l in self._read_log().splitlines() if l.startswith("mallocs ")]
+            if len(lines) > seen:
+                return int(lines[-1].split()[1])
+            time.sleep(0.01)
+        raise TimeoutError(f"{self.kind} did not report its allocation count")
+
     def notes(self):
         """What the server said or did out of the ordinary, for the JSON."""
-        lines = [l for l in self.output.splitlines() if l.strip() and not l.startswith("baseline listening on")]
+        lines = [l for l in self.output.splitlines()
+                 if l.strip() and not l.startswith("baseline listening on") and not l.startswith("mallocs ")]
         result = {}
         if lines:
             result["server_output"] = lines[:20] + ([f"... {len(lines) - 20} more lines"] if len(lines) > 20 else [])
@@ -309,8 +327,8 @@ def parse_wrk(text):
     return result
 
 
-def wrk(port, seconds, latency):
-    cmd = ["wrk", "-t1", "-c64", f"-d{seconds}s"] + (["--latency"] if latency else []) + [f"http://{HOST}:{port}/hello/"]
+def wrk(port, seconds, latency, connections=64):
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s"] + (["--latency"] if latency else []) + [f"http://{HOST}:{port}/hello/"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr or done.stdout}")
@@ -399,6 +417,21 @@ def run_hello(args):
 
 
 # ---------------------------------------------------------------- cancel and wave (disconnect_probe.py)
+
+
+def allocs_one(kind, linking, seconds):
+    """Heap allocations per hello request over one keep-alive connection, counted by malloc_count.so."""
+    with Server(kind, linking, preload=os.path.join(build_folder(linking), "malloc_count.so")) as server:
+        wrk(server.port, 1, latency=False, connections=1)  # warm-up: caches, pools and the connection's own
+        before = server.malloc_count()
+        result = parse_wrk(wrk(server.port, seconds, latency=True, connections=1))
+        after = server.malloc_count()
+    return {"requests": result["requests"], "allocations": after - before,
+            "per_request": (after - before) / result["requests"] if result["requests"] else None}
+
+
+def run_allocs(args):
+    return {kind: allocs_one(kind, args.linkings[0], 2) for kind in SECTION_SERVERS["allocs"]}
 
 
 def run_cancel(args):
@@ -710,6 +743,12 @@ def report(results):
     if h and "rounds" in h:
         out += table(f"hello: GET /hello/, wrk -t1 -c64 -d{h['seconds']}s; ratios to the baseline of the same round",
                      HELLO_COLUMNS, [row for r in h["rounds"] + h["medians"] for row in hello_rows(r)])
+    a = results.get("allocs")
+    if a and all("per_request" in a.get(kind, {}) for kind in SECTION_SERVERS["allocs"]):
+        out += table("allocs: heap allocations per GET /hello/, one keep-alive connection (malloc_count.so preloaded)",
+                     ["<server", "requests", "allocations", "per request"],
+                     [[kind, a[kind]["requests"], a[kind]["allocations"], f"{a[kind]['per_request']:.1f}"]
+                      for kind in SECTION_SERVERS["allocs"]])
     c = results.get("cancel")
     if c and "p50_ms" in c:
         out += table("cancel: close -> cancel, sequential POST /slow/ with 1 KiB, closed 20 ms after the handler started",
@@ -770,7 +809,11 @@ def binaries_needed(only, linkings):
 
 
 def build(needed):
-    """One `swift build` at a time, in the Benchmarks package, for each binary needed."""
+    """One `swift build` at a time, in the Benchmarks package, for each binary needed; and the allocation counter."""
+    for linking in sorted({linking for linking, _ in needed}):
+        os.makedirs(build_folder(linking), exist_ok=True)
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", os.path.join(build_folder(linking), "malloc_count.so"),
+                        MALLOC_COUNT_SOURCE], check=True)
     for linking, kind in needed:
         cmd = ["swift", "build", "-c", "release", *LINKINGS[linking],
                "--scratch-path", os.path.relpath(build_folder(linking), BENCHMARKS), "--product", PRODUCTS[kind]]
@@ -832,7 +875,7 @@ def main():
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "settings": {k: v for k, v in vars(args).items()} | {"only": only},
     }
-    runners = {"hello": run_hello, "cancel": run_cancel, "wave": run_wave, "upload": run_upload, "idle": run_idle}
+    runners = {"hello": run_hello, "allocs": run_allocs, "cancel": run_cancel, "wave": run_wave, "upload": run_upload, "idle": run_idle}
     failed = False
     started = time.monotonic()
     for name in SECTIONS:

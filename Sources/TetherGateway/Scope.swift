@@ -156,7 +156,8 @@ public struct HTTPScope: Sendable {
             httpVersion: httpVersion,
             method: method,
             scheme: scheme,
-            path: String(decoding: PercentDecoding.decode(rawPath.utf8), as: UTF8.self),
+            path: rawPath.utf8.contains(UInt8(ascii: "%"))
+                ? String(decoding: PercentDecoding.decode(rawPath.utf8), as: UTF8.self) : String(rawPath),
             rawPath: String(rawPath),
             queryString: query,
             headers: headers,

@@ -1,5 +1,4 @@
 import HTTPTypes
-import Synchronization
 import TetherGateway
 
 /// How a request went, for the finished hooks: an access log line or a metric in one value.
@@ -42,16 +41,5 @@ extension RequestSummary.Outcome: CustomStringConvertible {
         case .cancelled(let reason): "cancelled: \(reason.map { "\($0)" } ?? "unknown")"
         case .failed(let error): "failed: \(error)"
         }
-    }
-}
-
-/// The status a request was answered with, recorded as the response is sent.
-final class AnsweredStatus: Sendable {
-    private let value = Mutex<HTTPResponse.Status?>(nil)
-
-    var status: HTTPResponse.Status? { self.value.withLock { $0 } }
-
-    func record(_ status: HTTPResponse.Status) {
-        self.value.withLock { $0 = status }
     }
 }

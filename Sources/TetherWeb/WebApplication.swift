@@ -127,8 +127,7 @@ public struct WebApplication: Application {
         defer { body.close() }
 
         for hook in self.hooks.requestStarted { await hook(scope) }
-        let closeHooks = CloseHooks()
-        let answered = AnsweredStatus()
+        let record = ResponseRecord()
         // The request's own source: a route's deadline records its reason here, for `current` and the summary.
         let cancellation = NestedCancellationSource()
         let raced: Result<DisconnectRace.Outcome, any Error>
@@ -138,34 +137,33 @@ public struct WebApplication: Application {
                 try await CancellationReason.$source.withValue(cancellation) {
                     let serverCancels = scope.extensions[CancelOnDisconnect.self] == true
                     return try await DisconnectRace.run(receive: receive, serverCancels: serverCancels) {
-                        try await self.process(request, sender: sender, closeHooks: closeHooks, answered: answered)
+                        try await self.process(request, sender: sender, record: record)
                     }
                 }
             })
         } catch {
             // A request that cannot be built gets an empty 400 and no handler, as Django answers.
-            answered.record(.badRequest)
+            record.record(.badRequest)
             raced = await Result(catching: {
                 try await sender.send(Response(status: .badRequest))
                 return .completed
             })
         }
 
-        await closeHooks.run()
+        await record.runCloseHooks()
         let (outcome, failure) = self.ending(of: raced, cancellation: cancellation, scope: scope)
         let summary = RequestSummary(
-            scope: scope, status: answered.status, outcome: outcome, duration: began.duration(to: .now))
+            scope: scope, status: record.status, outcome: outcome, duration: began.duration(to: .now))
         for hook in self.hooks.requestFinished { await hook(summary) }
         if let failure { throw failure }
     }
 
     /// Middleware, router, handler (each error answered where it is thrown), and the response sent.
     private func process(
-        _ request: Request, sender: ResponseSender, closeHooks: CloseHooks, answered: AnsweredStatus
+        _ request: Request, sender: ResponseSender, record: ResponseRecord
     ) async throws {
         let response = try await self.responder(request)
-        closeHooks.add(response.closeHooks)
-        answered.record(response.status)
+        record.record(response)
         try await sender.send(response)
     }
 

@@ -103,10 +103,10 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
 
     /// The earliest deadline in force, if any.
     var nextDeadline: C.Instant? {
+        // No array: this runs after every action.
         var earliest = self.headDeadline
-        for deadline in [self.bodyIdleDeadline, self.requestDeadline] {
-            if let deadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
-        }
+        if let deadline = self.bodyIdleDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+        if let deadline = self.requestDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
         return earliest
     }
 

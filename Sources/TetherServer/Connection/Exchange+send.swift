@@ -37,7 +37,9 @@ extension Exchange {
                     if bodyAllowed, chunk.readableBytes > 0 {
                         self.channel.write(HTTPServerResponsePart.body(.byteBuffer(chunk)), promise: nil)
                     }
-                    try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+                    // The last write is not awaited, as a transport's write is not: nothing follows it, and a
+                    // failure is the connection's to notice.
+                    self.channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
                 }
             case .file(let range):
                 try await self.sendFile(range, bodyAllowed: bodyAllowed)

@@ -6,9 +6,10 @@ import NIOConcurrencyHelpers
 /// Elements always pass through the locked queue, never through the continuation, which only wakes the reader:
 /// the lock is what orders the writer's work before the reader's, where ThreadSanitizer can see it.
 final class Mailbox<Element: Sendable>: Sendable {
+    // Unsafe continuations: a checked one allocates per wait, and each of these is resumed once, under the lock.
     private struct State {
         var pending: [Element] = []
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: UnsafeContinuation<Void, Never>?
         var closed = false
     }
 
@@ -16,7 +17,7 @@ final class Mailbox<Element: Sendable>: Sendable {
 
     /// Queues `element` for the reader and wakes it; a closed mailbox drops it.
     func deliver(_ element: Element) {
-        let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let waiter = self.state.withLockedValue { state -> UnsafeContinuation<Void, Never>? in
             guard !state.closed else { return nil }
             state.pending.append(element)
             defer { state.waiter = nil }
@@ -27,7 +28,7 @@ final class Mailbox<Element: Sendable>: Sendable {
 
     /// Nothing more will be delivered: the reader gets what is queued, then `nil`.
     func close() {
-        let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let waiter = self.state.withLockedValue { state -> UnsafeContinuation<Void, Never>? in
             state.closed = true
             defer { state.waiter = nil }
             return state.waiter
@@ -46,7 +47,7 @@ final class Mailbox<Element: Sendable>: Sendable {
             }
             if let ready { return ready }
             await withTaskCancellationHandler {
-                await withCheckedContinuation { continuation in
+                await withUnsafeContinuation { continuation in
                     let wake = self.state.withLockedValue { state -> Bool in
                         if !state.pending.isEmpty || state.closed || Task.isCancelled { return true }
                         state.waiter = continuation
