@@ -71,7 +71,7 @@ extension Exchange {
     }
 
     private func responseHead(_ status: HTTPResponse.Status, _ fields: HTTPFields) -> HTTPResponseHead {
-        var headers = HTTPHeaders(fields)
+        var headers = HTTPHeaders(fields, extra: 3)
         if !headers.contains(name: "date") { headers.add(name: "Date", value: DateHeader.now()) }
         if let name = self.serverName, !headers.contains(name: "server") { headers.add(name: "Server", value: name) }
         return HTTPResponseHead(
@@ -82,10 +82,10 @@ extension Exchange {
 }
 
 extension HTTPHeaders {
-    /// NIO header fields from swift-http-types fields, names as they were written.
-    init(_ fields: HTTPFields) {
+    /// NIO header fields from swift-http-types fields, with room for `extra` more (Date, Server) without growing.
+    init(_ fields: HTTPFields, extra: Int = 0) {
         self.init()
-        self.reserveCapacity(fields.count)
+        self.reserveCapacity(fields.count + extra)
         for field in fields {
             self.add(name: field.name.rawName, value: field.value)
         }
