@@ -5,7 +5,7 @@ import TetherGateway
 ///
 /// The application starts at once on its own task. Queue client events with ``send(_:)``, read what it sends
 /// with ``receiveOutput(timeout:)``. The communicator keeps the contract as a server would: after
-/// ``send(_:)`` with `disconnect` the client has gone (the application's `send` throws ``ClientDisconnected``),
+/// ``send(_:)`` with `disconnect` the client has gone (the application's `send` throws `ClientDisconnected`),
 /// and once the response is complete every `receive()` returns `disconnect`.
 public final class ApplicationCommunicator: Sendable {
     private let exchange: Exchange
@@ -86,6 +86,12 @@ public final class ApplicationCommunicator: Sendable {
     /// Whether the application has returned or thrown.
     public var isFinished: Bool {
         self.exchange.state.withLockedValue { $0.outcome != nil }
+    }
+
+    /// Why the application's work was stopped, as `CancellationReason.current` reads it inside: `clientClosed` once
+    /// a `disconnect` was sent before the response was complete, `nil` otherwise.
+    public var cancellationReason: CancellationReason? {
+        self.exchange.cancellationReason
     }
 }
 
