@@ -40,11 +40,11 @@ extension Server {
         /// Time an idle keep-alive connection is kept open. Default 5 s.
         public var keepAliveTimeout: Duration = .seconds(5)
         /// Time a request body may go without a byte arriving before the request is ended: the application sees
-        /// `disconnect` (``TetherGateway/CancellationReason/bodyIdleTimeout``) and the client gets 408 if nothing
+        /// `disconnect` (`CancellationReason.bodyIdleTimeout`) and the client gets 408 if nothing
         /// was answered yet; `nil` waits for ever. Default 60 s, as nginx's `client_body_timeout`.
         public var bodyIdleTimeout: Duration? = .seconds(60)
         /// Time a request may take, from its head to its response's end, before its work is cancelled
-        /// (``TetherGateway/CancellationReason/requestDeadline``): 504 if nothing was sent yet, else the
+        /// (`CancellationReason.requestDeadline`): 504 if nothing was sent yet, else the
         /// connection closes; `nil` for no limit. Default `nil`.
         public var requestTimeout: Duration? = nil
         /// Whether a client that half-closes (FIN after its request) still gets its response. Default `false`:

@@ -28,6 +28,8 @@ public struct FileMiddleware: Middleware {
     /// Serves `directory` under `prefix` (`/` by default).
     ///
     /// - Parameters:
+    ///   - directory: the directory whose files are served.
+    ///   - prefix: the URL path they are served under, such as `/static`.
     ///   - index: the file that answers for a directory; `nil` for none.
     ///   - cacheControl: the `Cache-Control` of file responses, such as `public, max-age=3600`; none when `nil`.
     ///   - disposition: `.attachment` makes every file a download; by default there is no `Content-Disposition`.

@@ -151,8 +151,8 @@ extension SpooledBody {
     /// Reads a request body from `receive` into memory, then into a temporary file past `limits.spoolThreshold`.
     ///
     /// A body whose `declaredLength` (its Content-Length) is already past the threshold goes to the file from its
-    /// first byte, as Django does. Throws ``TetherGateway/ClientDisconnected`` when the client leaves, ``BodyTooLarge`` past
-    /// `limits.maxBodySize`, and ``ProtocolError`` for an event that is not a body chunk; the temporary file is
+    /// first byte, as Django does. Throws `ClientDisconnected` when the client leaves, ``BodyTooLarge`` past
+    /// `limits.maxBodySize`, and `ProtocolError` for an event that is not a body chunk; the temporary file is
     /// gone on every throw. Files are written on `threadPool`.
     public static func read(
         from receive: Receive,
