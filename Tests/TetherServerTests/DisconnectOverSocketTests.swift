@@ -164,14 +164,14 @@ import TetherWeb
         // The application takes one chunk, then stops reading until the client has gone: the server holds
         // the socket's reads (back-pressure) and must still notice the FIN.
         let firstChunk = Latch()
-        let clientGone = Latch()
+        let disconnected = Latch()
         let outcome = Box<(bytes: Int, endedWithDisconnect: Bool)>((0, false))
         let done = Latch()
         let app = InlineApplication { _, receive, _ in
             var bytes = 0
             if case .body(let chunk, _) = try await receive() { bytes += chunk.readableBytes }
             firstChunk.open()
-            _ = await clientGone.wait()
+            _ = await disconnected.wait()
             while true {
                 let event = try await receive()
                 guard case .body(let chunk, _) = event else { break }
@@ -188,7 +188,7 @@ import TetherWeb
             #expect(await firstChunk.wait())
             try await client.reset()
             _ = await sent
-            clientGone.open()
+            disconnected.open()
             #expect(await done.wait())
             #expect(outcome.value.endedWithDisconnect)
             #expect(outcome.value.bytes < total)
