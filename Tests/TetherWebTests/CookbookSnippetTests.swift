@@ -251,6 +251,38 @@ func publicAPIApp() -> WebApplication {
     return WebApplication(router: router, middleware: [cors])
 }
 
+// MARK: - FormsAndCookies.md
+
+func profileApp(configuration: WebApplication.Configuration, secret: String) -> WebApplication {
+    let signer = CookieSigner(secrets: [secret])
+    var router = Router()
+    router.post("/avatar") { request in
+        try await request.withMultipartForm(spooling: configuration) { form in
+            let caption = form.fields["caption"] ?? ""
+            let size = form.file("avatar")?.size ?? 0
+            return .text("\(caption): \(size) bytes")
+        }
+    }
+    router.post("/login") { _ in
+        var response = Response.text("welcome")
+        try response.setCookie(SetCookie("user", value: "42", httpOnly: true), signedBy: signer)
+        return response
+    }
+    router.get("/me") { request in
+        .text(request.cookies.verified("user", by: signer) ?? "nobody")
+    }
+    return WebApplication(router: router, configuration: configuration)
+}
+
+// MARK: - Compression.md
+
+func compressedApp() -> WebApplication {
+    var router = Router()
+    router.get("/report") { _ in .text(String(repeating: "the same line, again and again\n", count: 200)) }
+    router.get("/tiny") { _ in .text("ok") }
+    return WebApplication(router: router, middleware: [CompressionMiddleware(minimumSize: 1024)])
+}
+
 // MARK: - HooksAndSummaries.md
 
 func observedApp(log: @escaping @Sendable (String) -> Void) -> WebApplication {
@@ -497,6 +529,37 @@ func djangoStyleApp(exports: String) -> WebApplication {
         #expect(style.text == "body { }")
         #expect(style.headers[.cacheControl] == "public, max-age=3600")
         #expect(try await client.get("/static/missing.css").status == .notFound)
+    }
+
+    @Test func formsAndCookies() async throws {
+        let client = TestClient(profileApp(configuration: WebApplication.Configuration(), secret: "s3cret"))
+        let boundary = "XyZ"
+        let body =
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nme\r\n"
+            + "--\(boundary)\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\n"
+            + "Content-Type: image/png\r\n\r\n0123456789\r\n--\(boundary)--\r\n"
+        let upload = try await client.request(
+            .post, "/avatar", headers: [.contentType: "multipart/form-data; boundary=\(boundary)"],
+            body: ByteBuffer(string: body))
+        #expect(upload.text == "me: 10 bytes")
+        let login = try await client.post("/login")
+        let cookie = try #require(login.headers[.setCookie])
+        #expect(cookie.hasPrefix("user=42."))
+        #expect(cookie.contains("HttpOnly"))
+        let signed = String(cookie.prefix { $0 != ";" })
+        #expect(try await client.get("/me", headers: [.cookie: signed]).text == "42")
+        #expect(try await client.get("/me", headers: [.cookie: "user=42"]).text == "nobody")
+    }
+
+    @Test func compression() async throws {
+        let client = TestClient(compressedApp())
+        let report = try await client.get("/report", headers: [.acceptEncoding: "gzip"])
+        #expect(report.headers[.contentEncoding] == "gzip")
+        #expect(report.body.readableBytes < 200 * 31)
+        let plain = try await client.get("/report")
+        #expect(plain.headers[.contentEncoding] == nil)
+        #expect(plain.body.readableBytes == 200 * 31)
+        #expect(try await client.get("/tiny", headers: [.acceptEncoding: "gzip"]).headers[.contentEncoding] == nil)
     }
 
     @Test func crossOriginRequests() async throws {
