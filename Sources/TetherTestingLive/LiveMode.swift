@@ -4,7 +4,7 @@ import TetherGateway
 import TetherServer
 import TetherTesting
 
-/// A real ``TetherServer/Server`` on 127.0.0.1, on a port of the system's choosing, for the scope of
+/// A real `Server` on 127.0.0.1, on a port of the system's choosing, for the scope of
 /// `withTestClient`; the client sends each request on a connection of its own, as HummingbirdTesting's `.live` does.
 ///
 /// ```swift

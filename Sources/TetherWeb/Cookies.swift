@@ -36,18 +36,6 @@ public struct Cookies: Sendable, Sequence {
         self.pairs.filter { $0.name == name }.map(\.value)
     }
 
-    /// The first value for `name` that `signer` signed, unsigned; `nil` when none verifies.
-    ///
-    /// ```swift
-    /// let user = request.cookies.verified("session", by: signer)
-    /// ```
-    public func verified(_ name: String, by signer: CookieSigner) -> String? {
-        for value in self.values(for: name) {
-            if let verified = signer.verify(value, name: name) { return verified }
-        }
-        return nil
-    }
-
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
         self.pairs.makeIterator()
     }

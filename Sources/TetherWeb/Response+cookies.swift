@@ -12,17 +12,6 @@ extension Response {
         self.headers.append(HTTPField(name: .setCookie, value: value))
     }
 
-    /// Adds `cookie` with its value signed by `signer`, for ``Cookies/verified(_:by:)`` to read back.
-    ///
-    /// ```swift
-    /// try response.setCookie(SetCookie("session", value: user.id, httpOnly: true), signedBy: signer)
-    /// ```
-    public mutating func setCookie(_ cookie: SetCookie, signedBy signer: CookieSigner) throws(InvalidCookie) {
-        var signed = cookie
-        signed.value = signer.sign(cookie.value, name: cookie.name)
-        try self.setCookie(signed)
-    }
-
     /// Tells the client to delete cookie `name`: empty, `Max-Age=0` and an `Expires` in the past. `path` and
     /// `domain` must be those the cookie was set with.
     ///

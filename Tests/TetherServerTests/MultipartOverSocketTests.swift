@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import TestSupport
 import Testing
+import TetherMultipart
 import TetherServer
 import TetherSoak
 import TetherWeb

@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import TestSupport
 import Testing
+import TetherCookieSigning
+import TetherMultipart
 import TetherTesting
 import TetherWeb
 

@@ -4,6 +4,7 @@ import SystemPackage
 import TestSupport
 import Testing
 import TetherGateway
+import TetherMultipart
 import TetherTesting
 import TetherWeb
 

@@ -1,6 +1,7 @@
 import NIOCore
 import TestSupport
 import Testing
+import TetherMultipart
 import TetherTesting
 import TetherWeb
 

@@ -1,5 +1,6 @@
 import NIOCore
 import SystemPackage
+import TetherMultipart
 import TetherTesting
 import TetherWeb
 

@@ -1,5 +1,6 @@
 import TestSupport
 import Testing
+import TetherCookieSigning
 import TetherTesting
 import TetherWeb
 

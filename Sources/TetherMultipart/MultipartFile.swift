@@ -1,6 +1,7 @@
 import NIOCore
 import NIOFileSystem
 import SystemPackage
+import TetherWeb
 
 /// A file part of a ``MultipartForm``: its names, its content type, and its content spooled as a request body
 /// is, in memory up to the spooling threshold and in a temporary file beyond it.

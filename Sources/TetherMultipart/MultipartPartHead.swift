@@ -1,4 +1,5 @@
 import HTTPTypes
+import TetherWeb
 
 /// What a part's header fields say: its name, whether it is a file, and its content type.
 struct MultipartPartHead {
@@ -8,7 +9,7 @@ struct MultipartPartHead {
     var contentType: String
     var headers: HTTPFields
 
-    /// Reads the part's `Content-Disposition`; ``HTTPError`` 400 when it has no `name`.
+    /// Reads the part's `Content-Disposition`; `HTTPError` 400 when it has no `name`.
     init(_ fields: [(name: String, value: String)]) throws(HTTPError) {
         var headers = HTTPFields()
         for field in fields {

@@ -1,10 +1,11 @@
 import MultipartKit
 import NIOCore
+import TetherWeb
 
 /// Reads a spooled `multipart/form-data` body through MultipartKit's streaming parser, one chunk at a time, and
 /// hands out each part's header fields, then its content, then its end, enforcing the form's limits as it goes.
 ///
-/// Unchecked `Sendable`: ``SpooledBody/read(from:declaredLength:limits:threadPool:)`` takes a file part's content
+/// Unchecked `Sendable`: `SpooledBody.read(from:declaredLength:limits:threadPool:)` takes a file part's content
 /// through a `@Sendable` receive closure, but only the task reading the form uses the reader, one call at a time.
 final class MultipartReader: @unchecked Sendable {
     /// What the parser reports, in order: a part's header fields, its content in pieces, its end.

@@ -1,7 +1,8 @@
 import NIOCore
+import TetherWeb
 
 extension MultipartForm {
-    /// Reads the form from `body` as a stream: fields into memory, each file part into a ``SpooledBody`` of its
+    /// Reads the form from `body` as a stream: fields into memory, each file part into a `SpooledBody` of its
     /// own, spooled as `spooling` says; on every throw the part files read so far are removed.
     static func read(
         _ body: SpooledBody, boundary: String, limits: Limits, spooling: WebApplication.Configuration

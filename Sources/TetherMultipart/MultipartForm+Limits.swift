@@ -1,5 +1,5 @@
 extension MultipartForm {
-    /// How large a `multipart/form-data` body may be, part by part; past a limit, ``HTTPError`` 413 with a message
+    /// How large a `multipart/form-data` body may be, part by part; past a limit, `HTTPError` 413 with a message
     /// that names the limit, and every part file read so far removed.
     ///
     /// ```swift

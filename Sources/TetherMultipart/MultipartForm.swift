@@ -1,11 +1,12 @@
 import NIOCore
+import TetherWeb
 
-/// A `multipart/form-data` body, read by ``Request/multipartForm(limits:spooling:)``: its fields in memory and its
+/// A `multipart/form-data` body, read by `Request.multipartForm(limits:spooling:)`: its fields in memory and its
 /// files, each spooled on its own as a request body is.
 ///
 /// A file part's temporary file is removed when the last copy of its ``MultipartFile`` is released (at the latest
 /// when the handler that read the form returns or is cancelled), or at once by ``close()``;
-/// ``Request/withMultipartForm(limits:spooling:_:)`` closes the form when its closure ends.
+/// `Request.withMultipartForm(limits:spooling:_:)` closes the form when its closure ends.
 ///
 /// ```swift
 /// let form = try await request.multipartForm()

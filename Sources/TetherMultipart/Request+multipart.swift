@@ -1,11 +1,12 @@
 import HTTPTypes
+import TetherWeb
 
 extension Request {
     /// The body read as a `multipart/form-data` form, streamed from the spooled body: fields into memory, each
     /// file part spooled on its own as `spooling` says (pass the application's configuration, so that part files
     /// go where request bodies go).
     ///
-    /// Throws ``HTTPError`` 415 when the body is not `multipart/form-data`, 400 when it is malformed, and 413 past
+    /// Throws `HTTPError` 415 when the body is not `multipart/form-data`, 400 when it is malformed, and 413 past
     /// one of `limits`; part files read until then are removed. The form's part files are removed once it is
     /// released, or by ``MultipartForm/close()``.
     ///
