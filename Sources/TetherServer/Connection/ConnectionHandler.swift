@@ -47,6 +47,8 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var timer: (task: Scheduled<Void>, firesAt: ContinuousClock.Instant)?
     /// Whether a read was held back, to be issued once reads are allowed again.
     private var readHeld = false
+    /// Whether the request in flight paused reads: only then does a read ask its exchange whether they resumed.
+    private var exchangePaused = false
 
     init(inbox: ConnectionInbox, configuration: Server.Configuration) {
         self.inbox = inbox
@@ -98,7 +100,8 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func read(context: ChannelHandlerContext) {
         // Back-pressure: the socket is read only as fast as the application receives, and while pipelined
         // requests stay within their limits.
-        guard self.machine.readsAllowed, self.current?.readsPaused != true else {
+        if self.exchangePaused { self.exchangePaused = self.current?.readsPaused == true }
+        guard self.machine.readsAllowed, !self.exchangePaused else {
             self.readHeld = true
             return
         }
@@ -179,7 +182,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.inbox.requests.deliver((head, fields, exchange))
         case .deliverBody(let chunk):
             // A paused exchange holds the next read back in `read(context:)`.
-            _ = self.current?.bodyArrived(chunk)
+            if self.current?.bodyArrived(chunk) == true { self.exchangePaused = true }
         case .deliverEnd:
             self.current?.bodyEnded()
         case .refuse(let status, let message, let reason):
