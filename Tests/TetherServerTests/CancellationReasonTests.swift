@@ -16,13 +16,7 @@ import TetherWeb
             router.on(method, "/slow/") { request in
                 _ = try await request.body.bytes()
                 started.open()
-                do {
-                    try await Task.sleep(for: .seconds(60))
-                } catch {
-                    reason.value = CancellationReason.current
-                    cancelled.open()
-                    throw error
-                }
+                try await DisconnectOverSocketTests.workUntilCancelled(opening: cancelled, recording: reason)
                 return .text("done")
             }
         }
@@ -32,13 +26,7 @@ import TetherWeb
                 body: ResponseBody(stream: { writer in
                     try await writer.write(ByteBuffer(string: "first\n"))
                     started.open()
-                    do {
-                        try await Task.sleep(for: .seconds(60))
-                    } catch {
-                        reason.value = CancellationReason.current
-                        cancelled.open()
-                        throw error
-                    }
+                    try await DisconnectOverSocketTests.workUntilCancelled(opening: cancelled, recording: reason)
                 }))
         }
         return WebApplication(router: router)

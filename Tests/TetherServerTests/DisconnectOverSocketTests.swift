@@ -21,11 +21,15 @@ import TetherWeb
         }
     }
 
-    /// A minute of work, unless the task is cancelled first: then `cancelled` opens.
-    static func workUntilCancelled(opening cancelled: Latch) async throws {
+    /// A minute of work, unless the task is cancelled first: then `reason` (if given) records why, and `cancelled`
+    /// opens.
+    static func workUntilCancelled(opening cancelled: Latch, recording reason: Box<CancellationReason?>? = nil)
+        async throws
+    {
         do {
             try await Task.sleep(for: .seconds(60))
         } catch {
+            reason?.value = CancellationReason.current
             cancelled.open()
             throw error
         }
