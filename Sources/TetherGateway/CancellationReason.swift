@@ -22,6 +22,11 @@ public enum CancellationReason: UInt8, Sendable, Hashable, CaseIterable, CustomS
     case bodyTooLarge
     /// The request body broke the HTTP framing (a bad chunk), so the rest of the connection cannot be trusted.
     case malformedBody
+    /// The client reset this HTTP/2 stream (RST_STREAM); the other streams of its connection go on.
+    case streamReset
+    /// The client's network went silent: TCP keepalive or `TCP_USER_TIMEOUT` gave up on it, or it left an HTTP/2
+    /// PING unanswered.
+    case clientUnreachable
 
     /// The reason in a few words, as logs and metrics show it (`client_closed`, `request_deadline`, …).
     public var description: String {
@@ -34,13 +39,15 @@ public enum CancellationReason: UInt8, Sendable, Hashable, CaseIterable, CustomS
         case .serverShutdown: "server_shutdown"
         case .bodyTooLarge: "body_too_large"
         case .malformedBody: "malformed_body"
+        case .streamReset: "stream_reset"
+        case .clientUnreachable: "client_unreachable"
         }
     }
 
     /// Whether the client itself went away, as opposed to the server ending the request.
     public var isClientDeparture: Bool {
         switch self {
-        case .clientClosed, .clientReset, .halfClosed: true
+        case .clientClosed, .clientReset, .halfClosed, .streamReset, .clientUnreachable: true
         case .bodyIdleTimeout, .requestDeadline, .serverShutdown, .bodyTooLarge, .malformedBody: false
         }
     }

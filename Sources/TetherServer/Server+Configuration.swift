@@ -60,6 +60,22 @@ extension Server {
         /// Swift's cooperative pool. Default `true`: no thread hop per event. Either way, an async handler must not
         /// block; blocking work belongs in a blocking handler, which runs on a thread pool.
         public var runsRequestsOnEventLoop = true
+        /// The certificate and key to serve HTTPS with; `nil` serves plain HTTP. Default `nil`.
+        ///
+        /// Under TLS, ALPN offers `h2` and `http/1.1`, and the scope's scheme is `https`.
+        public var tls: TLS? = nil
+        /// Time a client has to complete the TLS handshake; then the connection is closed. Default 10 s.
+        public var tlsHandshakeTimeout: Duration = .seconds(10)
+        /// HTTP/2: whether it is served, and its limits.
+        public var http2 = HTTP2()
+        /// TCP keepalive probes on accepted connections, so that a client whose network vanished is found out;
+        /// `nil` leaves the system's default (off). Default `nil`.
+        ///
+        /// A request whose client the probes give up on is cancelled with `CancellationReason.clientUnreachable`.
+        public var tcpKeepAlive: TCPKeepAlive? = nil
+        /// Time sent data may stay unacknowledged (and keepalive probes unanswered) before the kernel drops the
+        /// connection (`TCP_USER_TIMEOUT`, Linux); `nil` leaves the system's default. Default `nil`.
+        public var tcpUserTimeout: Duration? = nil
 
         /// The defaults.
         public init() {}
@@ -79,6 +95,79 @@ extension Server {
         case on
         /// Never run it.
         case off
+    }
+}
+
+extension Server.Configuration {
+    /// The PEM files a TLS server presents.
+    public struct TLS: Sendable {
+        /// A PEM file holding the certificate chain, the server's own certificate first.
+        public var certificateChainPath: String
+        /// A PEM file holding the certificate's private key.
+        public var privateKeyPath: String
+
+        /// Serves the chain in `certificateChainPath` with the key in `privateKeyPath`.
+        public init(certificateChainPath: String, privateKeyPath: String) {
+            self.certificateChainPath = certificateChainPath
+            self.privateKeyPath = privateKeyPath
+        }
+    }
+
+    /// HTTP/2 on the plain port (by prior knowledge: the connection preface) and under TLS (by ALPN), with its
+    /// limits. Each stream is one request, with the same contract as an HTTP/1.1 request.
+    public struct HTTP2: Sendable {
+        /// Whether HTTP/2 is served at all. Default `true`.
+        public var isEnabled = true
+        /// Streams a client may have open at once on a connection (`SETTINGS_MAX_CONCURRENT_STREAMS`); more are
+        /// refused with `RST_STREAM(REFUSED_STREAM)`. Default 100.
+        public var maxConcurrentStreams = 100
+        /// Bytes of a header list the server decodes (`SETTINGS_MAX_HEADER_LIST_SIZE`, counted as HPACK does: name,
+        /// value and 32 per field); a larger one is a connection error (GOAWAY), as an HPACK bomb is. Default 64 KiB.
+        ///
+        /// A head within it but over ``Server/Configuration/maxHeadBytes`` or
+        /// ``Server/Configuration/maxHeaderFields`` is answered 431 on its stream alone.
+        public var maxHeaderListSize = 64 * 1024
+        /// RST_STREAM frames a client may send within ``resetStreamWindow`` before the connection is closed with
+        /// GOAWAY(ENHANCE_YOUR_CALM): the rapid-reset attack (CVE-2023-44487). Default 200.
+        public var maxResetStreams = 200
+        /// The window ``maxResetStreams`` is counted over. Default 30 s.
+        public var resetStreamWindow: Duration = .seconds(30)
+        /// CONTINUATION frames a header block may span before the connection is closed with a GOAWAY (the
+        /// CONTINUATION flood, CVE-2024-27316). Default 5.
+        public var maxContinuationFrames = 5
+        /// Bytes a client may send on a stream before the server's reader consumes them (the stream's flow-control
+        /// window): all a slow reader holds. Default 64 KiB.
+        public var initialWindowSize = 65_535
+        /// Time a connection with no open stream is kept; then it gets GOAWAY and is closed; `nil` keeps it.
+        /// Default 60 s.
+        public var idleTimeout: Duration? = .seconds(60)
+        /// Time without a frame from the client after which the server sends a PING; `nil` sends none. Default
+        /// `nil`.
+        public var pingInterval: Duration? = nil
+        /// Time a PING may go unanswered before the connection is closed and its requests cancelled with
+        /// `CancellationReason.clientUnreachable`. Default 20 s.
+        public var pingTimeout: Duration = .seconds(20)
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// TCP keepalive settings: the first probe after `idle` without traffic, then one every `interval`; after
+    /// `count` unanswered probes the connection is dropped.
+    public struct TCPKeepAlive: Sendable {
+        /// Time without traffic before the first probe (`TCP_KEEPIDLE`).
+        public var idle: Duration
+        /// Time between probes (`TCP_KEEPINTVL`).
+        public var interval: Duration
+        /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
+        public var count: Int
+
+        /// Probes after `idle`, every `interval`, `count` of them.
+        public init(idle: Duration, interval: Duration, count: Int) {
+            self.idle = idle
+            self.interval = interval
+            self.count = count
+        }
     }
 }
 

@@ -5,16 +5,34 @@ import NIOHTTP1
 import TetherGateway
 
 extension Server {
-    /// Serves a connection's requests one after another, until it closes or is no longer kept alive.
-    ///
-    /// Each request runs in a child task of its own, which the client leaving mid-request cancels: the
-    /// application's work stops without it having to listen for `disconnect` (``CancelOnDisconnect``). The task's
-    /// memory goes with it, so an idle keep-alive connection holds none.
-    func serveConnection(_ channel: any Channel, _ inbox: ConnectionInbox) async {
+    /// Serves a connection once its protocol is known, until it closes.
+    func serveConnection(
+        _ channel: any Channel, _ negotiation: EventLoopFuture<NegotiatedConnection>, secure: Bool
+    ) async {
         defer {
             self.connections.wrappingSubtract(1, ordering: .relaxed)
             self.metrics.connectionClosed()
         }
+        let negotiated: NegotiatedConnection
+        do {
+            negotiated = try await negotiation.get()
+        } catch {
+            // A failed or abandoned handshake, or a client that left before its first byte: nothing was served.
+            channel.close(promise: nil)
+            return
+        }
+        switch negotiated {
+        case .http1(let inbox): await self.serveHTTP1(channel, inbox, secure: secure)
+        case .http2(let multiplexer): await self.serveHTTP2(channel, multiplexer, secure: secure)
+        }
+    }
+
+    /// Serves an HTTP/1 connection's requests one after another, until it closes or is no longer kept alive.
+    ///
+    /// Each request runs in a child task of its own, which the client leaving mid-request cancels: the
+    /// application's work stops without it having to listen for `disconnect` (``CancelOnDisconnect``). The task's
+    /// memory goes with it, so an idle keep-alive connection holds none.
+    private func serveHTTP1(_ channel: any Channel, _ inbox: ConnectionInbox, secure: Bool) async {
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in
                 // The connection's handler hands over each request once the one before it is answered, and closes
@@ -22,7 +40,8 @@ extension Server {
                 while let (head, fields, exchange) = await inbox.requests.next() {
                     group.addTask {
                         await inbox.task.run(isAbandoned: { exchange.cancellationReason != nil }) {
-                            await self.serveRequest(head, fields, exchange, on: channel)
+                            await self.serveRequest(
+                                head, fields, exchange, on: channel, secure: secure, multiplexed: false)
                         }
                         inbox.finished.deliver(())
                     }
@@ -36,7 +55,7 @@ extension Server {
         }
     }
 
-    /// What the server offers every request, built once: each scope shares its storage.
+    /// What the server offers every request on plain HTTP/1, built once: each scope shares its storage.
     private static let scopeExtensions = {
         var extensions = ScopeExtensions()
         extensions[FileSend.self] = true
@@ -44,9 +63,18 @@ extension Server {
         return extensions
     }()
 
+    /// What the server offers under TLS or on HTTP/2, where a file cannot go from disk to socket untouched: the
+    /// application reads files itself.
+    private static let encryptedOrFramedScopeExtensions = {
+        var extensions = ScopeExtensions()
+        extensions[CancelOnDisconnect.self] = true
+        return extensions
+    }()
+
     /// Runs the application on one request, answers 500 for it if it answered nothing, and logs it.
-    private func serveRequest(
-        _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, on channel: any Channel
+    func serveRequest(
+        _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, on channel: any Channel, secure: Bool,
+        multiplexed: Bool
     ) async {
         let started = ContinuousClock.now
         let scope = HTTPScope(
@@ -54,9 +82,10 @@ extension Server {
             target: Self.originForm(head.uri),
             headers: fields,
             httpVersion: TetherGateway.HTTPVersion(major: head.version.major, minor: head.version.minor),
+            scheme: secure ? "https" : "http",
             client: channel.remoteAddress,
             server: channel.localAddress,
-            extensions: Self.scopeExtensions)
+            extensions: secure || multiplexed ? Self.encryptedOrFramedScopeExtensions : Self.scopeExtensions)
 
         var failure: (any Error)?
         do {
@@ -81,6 +110,7 @@ extension Server {
             self.logger.error(
                 "Application ended its response early: \(failure.map { "\($0)" } ?? "it returned")",
                 metadata: ["path": "\(scope.path)"])
+            // On HTTP/2 this resets the stream alone.
             channel.close(promise: nil)
         case .completed, .cancelled:
             if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {

@@ -3,12 +3,26 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 import TetherGateway
 
-/// An HTTP/1.1 server for any TetherGateway application, that tells the application the moment its client leaves.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An HTTP/1.1 and HTTP/2 server for any TetherGateway application, that tells the application the moment its
+/// client leaves: a closed or reset connection, a reset stream, a client gone silent.
+///
+/// The plain port serves HTTP/1.1 and HTTP/2 by prior knowledge (h2c); with ``Configuration/tls`` set, it serves
+/// HTTPS, with HTTP/2 or HTTP/1.1 as ALPN agrees.
 ///
 /// Runs until cancelled, as a swift-service-lifecycle `Service`. A graceful shutdown stops accepting, lets
 /// requests in flight finish, closes idle connections, then ends the application's lifespan.
@@ -75,6 +89,7 @@ public final class Server: Service, Sendable {
     private func serve() async throws {
         let quiescing = ServerQuiescingHelper(group: self.eventLoopGroup)
         let configuration = self.configuration
+        let tls = try configuration.tls.map { try Self.makeTLSContext($0) }
         let serverChannel = try await ServerBootstrap(group: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -86,8 +101,8 @@ public final class Server: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeCompletedFuture { () -> (any Channel, ConnectionInbox)? in
-                    try self.configure(channel)
+                channel.eventLoop.makeCompletedFuture { () -> (any Channel, EventLoopFuture<NegotiatedConnection>)? in
+                    try self.configure(channel, tls: tls)
                 }
             }
         if let address = serverChannel.channel.localAddress { self.listening.set(address) }
@@ -99,11 +114,11 @@ public final class Server: Service, Sendable {
                 do {
                     try await serverChannel.executeThenClose { inbound in
                         for try await accepted in inbound {
-                            guard let (channel, inbox) = accepted else { continue }
+                            guard let (channel, negotiated) = accepted else { continue }
                             let executor =
                                 configuration.runsRequestsOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
                             group.addTask(executorPreference: executor) {
-                                await self.serveConnection(channel, inbox)
+                                await self.serveConnection(channel, negotiated, secure: tls != nil)
                             }
                         }
                     }
@@ -118,7 +133,12 @@ public final class Server: Service, Sendable {
     }
 
     /// Sets up a new connection's pipeline, or refuses it with 503 when the server is full.
-    private func configure(_ channel: any Channel) throws -> (any Channel, ConnectionInbox)? {
+    ///
+    /// Its protocol is known once the future succeeds: at once for plain HTTP/1 only, else after the TLS handshake
+    /// or the first bytes.
+    private func configure(
+        _ channel: any Channel, tls: NIOSSLContext?
+    ) throws -> (any Channel, EventLoopFuture<NegotiatedConnection>)? {
         let count = self.connections.wrappingAdd(1, ordering: .relaxed).newValue
         guard count <= self.configuration.maxConnections else {
             self.connections.wrappingSubtract(1, ordering: .relaxed)
@@ -130,15 +150,76 @@ public final class Server: Service, Sendable {
             }
             return nil
         }
-        let inbox: ConnectionInbox
+        let negotiated: EventLoopFuture<NegotiatedConnection>
         do {
-            inbox = try self.makeConnection(on: channel)
+            try self.applySocketOptions(channel)
+            negotiated = try self.selectProtocol(on: channel, tls: tls)
         } catch {
             self.connections.wrappingSubtract(1, ordering: .relaxed)
             throw error
         }
         self.metrics.connectionOpened()
-        return (channel, inbox)
+        return (channel, negotiated)
+    }
+
+    /// Installs what finds out the connection's protocol, then serves it: HTTP/1 at once when nothing else is
+    /// possible, else once TLS (with ALPN) or the first bytes (HTTP/2's preface or not) tell.
+    private func selectProtocol(on channel: any Channel, tls: NIOSSLContext?) throws -> EventLoopFuture<
+        NegotiatedConnection
+    > {
+        let pipeline = channel.pipeline.syncOperations
+        guard tls != nil || self.configuration.http2.isEnabled else {
+            return channel.eventLoop.makeSucceededFuture(.http1(try self.makeConnection(on: channel)))
+        }
+        if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
+        let promise = channel.eventLoop.makePromise(of: NegotiatedConnection.self)
+        let selection = ProtocolSelectionHandler(
+            secure: tls != nil, handshakeTimeout: self.configuration.tlsHandshakeTimeout,
+            firstBytesTimeout: self.configuration.headerTimeout, promise: promise
+        ) { selection, channel in
+            switch selection {
+            case .http2 where self.configuration.http2.isEnabled:
+                .http2(try self.makeHTTP2Connection(on: channel))
+            case .http1, .http2, .undecided:
+                .http1(try self.makeConnection(on: channel))
+            }
+        }
+        try pipeline.addHandler(selection)
+        return promise.futureResult
+    }
+
+    /// The opt-in TCP keepalive and `TCP_USER_TIMEOUT`, which find out a client whose network vanished.
+    private func applySocketOptions(_ channel: any Channel) throws {
+        let options = channel.syncOptions
+        if let keepAlive = self.configuration.tcpKeepAlive {
+            try options?.setOption(.socketOption(.so_keepalive), value: 1)
+            try options?.setOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE)), value: Self.seconds(keepAlive.idle))
+            try options?.setOption(.tcpOption(.init(rawValue: TCP_KEEPINTVL)), value: Self.seconds(keepAlive.interval))
+            try options?.setOption(.tcpOption(.init(rawValue: TCP_KEEPCNT)), value: SocketOptionValue(keepAlive.count))
+        }
+        #if os(Linux)
+        if let timeout = self.configuration.tcpUserTimeout {
+            let milliseconds = timeout / .milliseconds(1)
+            try options?.setOption(
+                .tcpOption(.init(rawValue: TCP_USER_TIMEOUT)), value: SocketOptionValue(milliseconds))
+        }
+        #endif
+    }
+
+    private static func seconds(_ duration: Duration) -> SocketOptionValue {
+        SocketOptionValue(max(1, duration.components.seconds))
+    }
+
+    /// The TLS context every connection shares: the configured chain and key, ALPN offering h2 and http/1.1.
+    private static func makeTLSContext(_ tls: Configuration.TLS) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainPath).map {
+            NIOSSLCertificateSource.certificate($0)
+        }
+        let key = try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem)
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain, privateKey: .privateKey(key))
+        configuration.applicationProtocols = ["h2", "http/1.1"]
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// Installs a connection's HTTP/1.1 handlers on `channel`, as the server does for every connection: for

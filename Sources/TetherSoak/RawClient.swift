@@ -67,6 +67,11 @@ public final class RawClient: Sendable {
         try await self.received.wait(timeout: timeout) { text, _ in text.contains(marker) }
     }
 
+    /// Waits until at least `count` bytes were received; returns all of them, as bytes (HTTP/2 frames are binary).
+    public func waitForBytes(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [UInt8] {
+        try await self.received.waitForBytes(timeout: timeout) { bytes, _ in bytes.count >= count }
+    }
+
     /// Waits until the server closes the connection; returns all that was received.
     @discardableResult
     public func waitForClose(timeout: Duration = .seconds(10)) async throws -> String {
@@ -96,14 +101,24 @@ final class ReceivedBytes: Sendable {
         self.changed.yield()
     }
 
-    /// Waits, woken by each change, until `done` holds; one waiter at a time.
+    /// Waits, woken by each change, until `done` holds for the text received; one waiter at a time.
     func wait(timeout: Duration, until done: @escaping @Sendable (String, Bool) -> Bool) async throws -> String {
-        let check = { @Sendable () -> String? in
-            let (text, closed) = self.state.withLockedValue { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
-            return done(text, closed) ? text : nil
+        let bytes = try await self.waitForBytes(timeout: timeout) { bytes, closed in
+            done(String(decoding: bytes, as: UTF8.self), closed)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Waits, woken by each change, until `done` holds for the bytes received; one waiter at a time.
+    func waitForBytes(
+        timeout: Duration, until done: @escaping @Sendable ([UInt8], Bool) -> Bool
+    ) async throws -> [UInt8] {
+        let check = { @Sendable () -> [UInt8]? in
+            let (bytes, closed) = self.state.withLockedValue { ($0.bytes, $0.closed) }
+            return done(bytes, closed) ? bytes : nil
         }
         if let text = check() { return text }
-        let found = await withTaskGroup(of: String?.self) { group in
+        let found = await withTaskGroup(of: [UInt8]?.self) { group in
             group.addTask {
                 for await _ in self.changes {
                     if let text = check() { return text }

@@ -20,6 +20,8 @@ enum DemoApp {
         var cancelled = 0
         var stream_stopped = 0
         var last_cancel_ns: UInt64 = 0
+        /// Cancellations by `CancellationReason` ("client_closed", "stream_reset", …).
+        var reasons: [String: Int] = [:]
     }
 
     static let stats = NIOLockedValueBox(Stats())
@@ -104,11 +106,13 @@ enum DemoApp {
     }
 
     private static func recordCancellation(_ count: (inout Stats) -> Void) {
+        let reason = CancellationReason.current.map { "\($0)" } ?? "unknown"
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let nanoseconds = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
         stats.withLockedValue { stats in
             count(&stats)
+            stats.reasons[reason, default: 0] += 1
             stats.last_cancel_ns = nanoseconds
         }
     }

@@ -25,6 +25,49 @@ struct TetherDemo: AsyncParsableCommand {
     @Option(help: "Seconds requests in flight get to finish after SIGTERM or SIGINT; then they are cancelled.")
     var gracePeriod = 30.0
 
+    @Option(help: "A PEM certificate chain: serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN). Needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Flag(inversion: .prefixedNo, help: "Serve HTTP/2: by prior knowledge on a plain port, by ALPN under TLS.")
+    var http2 = true
+
+    @Option(help: "Seconds of silence before TCP keepalive probes start, then between them (3 probes); off if unset.")
+    var tcpKeepalive: Double?
+
+    @Option(help: "Seconds unacknowledged data or probes may wait before the kernel drops a connection (Linux).")
+    var tcpUserTimeout: Double?
+
+    @Option(help: "Seconds without a frame from an HTTP/2 client before it is sent a PING; off if unset.")
+    var h2PingInterval: Double?
+
+    @Option(help: "Seconds a PING may go unanswered before the connection's requests are cancelled.")
+    var h2PingTimeout = 20.0
+
+    func validate() throws {
+        guard (self.tlsCert == nil) == (self.tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together.")
+        }
+    }
+
+    /// The server's configuration from the options.
+    var serverConfiguration: Server.Configuration {
+        var configuration = Server.Configuration(host: self.host, port: self.port)
+        if let certificate = self.tlsCert, let key = self.tlsKey {
+            configuration.tls = .init(certificateChainPath: certificate, privateKeyPath: key)
+        }
+        configuration.http2.isEnabled = self.http2
+        if let seconds = self.tcpKeepalive {
+            configuration.tcpKeepAlive = .init(idle: .seconds(seconds), interval: .seconds(seconds), count: 3)
+        }
+        configuration.tcpUserTimeout = self.tcpUserTimeout.map { .seconds($0) }
+        configuration.http2.pingInterval = self.h2PingInterval.map { .seconds($0) }
+        configuration.http2.pingTimeout = .seconds(self.h2PingTimeout)
+        return configuration
+    }
+
     func run() async throws {
         let level = self.logLevel
         LoggingSystem.bootstrap { label in
@@ -35,7 +78,7 @@ struct TetherDemo: AsyncParsableCommand {
         let logger = Logger(label: "tether.demo")
         let server = Server(
             application: DemoApp.make(temporaryDirectory: self.temporaryDirectory),
-            configuration: .init(host: self.host, port: self.port),
+            configuration: self.serverConfiguration,
             logger: Logger(label: "tether.server"))
         var configuration = ServiceGroupConfiguration(
             services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

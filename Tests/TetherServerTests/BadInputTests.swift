@@ -38,7 +38,8 @@ import TetherWeb
             request: "GET /\(String(repeating: "a", count: 20_000)) HTTP/1.1\r\nHost: x\r\n\r\n", status: "414"),
         Case(name: "absolute-form target", request: "GET http://x/ok HTTP/1.1\r\nHost: x\r\n\r\n", status: "200"),
         // Versions and Host.
-        Case(name: "HTTP/2 preface", request: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", status: "505"),
+        // Not HTTP/2's preface from its third line on: read as an HTTP/1 request line naming version 2.0.
+        Case(name: "broken HTTP/2 preface", request: "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", status: "505"),
         Case(name: "HTTP/2.0 request line", request: "GET / HTTP/2.0\r\nHost: x\r\n\r\n", status: "505"),
         Case(name: "HTTP/3.0 request line", request: "GET / HTTP/3.0\r\nHost: x\r\n\r\n", status: "505"),
         Case(name: "HTTP/1.1 without Host", request: "GET / HTTP/1.1\r\n\r\n", status: "400"),
@@ -193,6 +194,24 @@ import TetherWeb
             let next = try await RawClient.connect(port: port)
             try await next.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             try await next.waitFor("\r\n\r\nok")
+        }
+    }
+
+    /// HTTP/2's preface is answered by HTTP/2 (the server's SETTINGS frame), or with 505 where HTTP/2 is off.
+    @Test(arguments: [true, false])
+    func theHTTP2PrefaceIsServedOnlyWhereHTTP2Is(enabled: Bool) async throws {
+        let router = Router()
+        try await withServer(WebApplication(router: router), configure: { $0.http2.isEnabled = enabled }) { port, _ in
+            let client = try await RawClient.connect(port: port)
+            try await client.send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            if enabled {
+                // A frame header: 3 bytes of length, then type 4 (SETTINGS), flags 0, stream 0.
+                let bytes = try await client.waitForBytes(9)
+                #expect(bytes[3] == 0x04 && bytes[4] == 0x00 && bytes[5..<9].allSatisfy { $0 == 0 }, "\(bytes)")
+            } else {
+                let text = try await client.waitForClose()
+                #expect(text.hasPrefix("HTTP/1.1 505 "), "\(text.prefix(200))")
+            }
         }
     }
 

@@ -8,6 +8,9 @@ import TetherGateway
 ///
 /// It decides nothing itself. Its ``RawBytes`` half sits before the HTTP decoder, so that the machine sees each
 /// read's raw bytes (head progress, chunked framing) as well as the decoded parts.
+///
+/// On an HTTP/2 stream it serves the stream's one request behind NIOHTTP2's HTTP/1 codec, with no ``RawBytes``:
+/// the stream's channel closing is its request abandoned, for the reason its connection recorded, if any.
 final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -38,6 +41,8 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var machine: ConnectionStateMachine<ContinuousClock>
     private let inbox: ConnectionInbox
     private let configuration: Server.Configuration
+    /// The HTTP/2 connection this stream belongs to, which knows why it was lost; `nil` on HTTP/1.
+    private let connection: HTTP2ConnectionLoss?
     private var current: Exchange?
     private var context: ChannelHandlerContext?
     /// The version of the last request head, for the version of a refusal.
@@ -50,10 +55,11 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether the request in flight paused reads: only then does a read ask its exchange whether they resumed.
     private var exchangePaused = false
 
-    init(inbox: ConnectionInbox, configuration: Server.Configuration) {
+    init(inbox: ConnectionInbox, configuration: Server.Configuration, stream connection: HTTP2ConnectionLoss? = nil) {
         self.inbox = inbox
         self.configuration = configuration
-        self.machine = ConnectionStateMachine(configuration: configuration)
+        self.connection = connection
+        self.machine = ConnectionStateMachine(configuration: configuration, multiplexed: connection != nil)
     }
 
     // MARK: Raw bytes, before the decoder
@@ -141,7 +147,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.perform(self.machine.connectionClosed())
+        self.perform(self.machine.connectionClosed(because: self.connection?.reason))
         self.current = nil
         self.closeRequests()
         context.fireChannelInactive()

@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import TetherGateway
 
 #if canImport(Glibc)
@@ -13,6 +14,9 @@ import Darwin
 
 /// Every decision an HTTP/1.1 connection makes, as a value: keep-alive, pipelining, half-close, the head,
 /// keep-alive, body-idle and request deadlines, the limits, and the status of every refusal.
+///
+/// An HTTP/2 stream is one request on a `multiplexed` machine: the same limits, deadlines and cancellations, without
+/// keep-alive, pipelining or framing of its own (NIOHTTP2 frames it, and ends the stream).
 ///
 /// No socket and no clock: each input carries the time it happened (`C.Instant`) where time matters, and returns
 /// the ``Action`` the connection's handler carries out. ``nextDeadline`` says when to call ``timerFired(now:)``.
@@ -58,6 +62,8 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     }
 
     private let configuration: Server.Configuration
+    /// Whether this is an HTTP/2 stream: one request, framed by HTTP/2.
+    let multiplexed: Bool
     private var phase = Phase.idle
     private var request: Request?
     /// Parts of requests the client sent while another was served, in order; they are served one at a time.
@@ -96,8 +102,9 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     /// Chunked framing (chunk-size lines with extensions, trailers) read since the last body data.
     private var framingBytes = 0
 
-    init(configuration: Server.Configuration) {
+    init(configuration: Server.Configuration, multiplexed: Bool = false) {
         self.configuration = configuration
+        self.multiplexed = multiplexed
         self.requestLineTail.reserveCapacity(16)
     }
 
@@ -165,6 +172,10 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
             return .none
         }
         self.bodyBytesThisRead += chunk.readableBytes
+        if self.multiplexed {
+            // No raw bytes reach a stream's machine: its body's own data is what shows the client is still there.
+            self.bodyIdleDeadline = self.configuration.bodyIdleTimeout.map { now.advanced(by: $0) }
+        }
         return self.deliver(chunk)
     }
 
@@ -226,7 +237,8 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     mutating func responseStarted() -> Bool {
         guard self.request != nil else { return false }
         self.request!.responseStarted = true
-        return self.request!.keepAlive && !self.quiescing && !self.inputShut
+        // HTTP/2 has no Connection field: the stream ends with its response.
+        return self.multiplexed || (self.request!.keepAlive && !self.quiescing && !self.inputShut)
     }
 
     /// The server is shutting down gracefully: an idle connection closes, a busy one after its response.
@@ -272,13 +284,14 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         }
     }
 
-    /// The connection closed: the request in flight, if any, is abandoned.
-    mutating func connectionClosed() -> Action {
+    /// The connection (or the stream) closed: the request in flight, if any, is abandoned, for `reason` when the
+    /// caller knows it (an HTTP/2 connection's loss), else for how the socket ended.
+    mutating func connectionClosed(because reason: CancellationReason? = nil) -> Action {
         let wasOpen = self.phase != .closed
         self.phase = .closed
         (self.headDeadline, self.bodyIdleDeadline, self.requestDeadline) = (nil, nil, nil)
         guard wasOpen, let request = self.request, !request.responseEnded else { return .none }
-        return .close(cancelling: self.resetSeen ? .clientReset : .clientClosed)
+        return .close(cancelling: reason ?? (self.resetSeen ? .clientReset : .clientClosed))
     }
 
     /// The server's grace period is over: the request in flight is cancelled and the connection closed.
@@ -290,10 +303,19 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     /// The pipeline reported `error`: a request the decoder refused, or a broken socket.
     mutating func errorCaught(_ error: any Error) -> Action {
         guard self.phase != .closed else { return .none }
-        if let error = error as? IOError, error.errnoCode == ECONNRESET {
-            self.resetSeen = true
-            return self.end(.clientReset)
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNRESET:
+                self.resetSeen = true
+                return self.end(.clientReset)
+            case ETIMEDOUT, EHOSTUNREACH, ENETUNREACH:
+                // Keepalive probes or TCP_USER_TIMEOUT gave up: the client's network is gone, not the client.
+                return self.end(.clientUnreachable)
+            default:
+                return self.end(.clientClosed)
+            }
         }
+        if error is NIOHTTP2Errors.StreamClosed { return self.end(.streamReset) }
         guard let parserError = error as? HTTPParserError else { return self.end(.clientClosed) }
         if parserError == .invalidEOFState {
             // A message cut short by the client leaving has nobody left to answer.
@@ -361,7 +383,7 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     /// A head arrived with no request in flight: validate it, then serve it or refuse it.
     private mutating func start(_ head: HTTPRequestHead, now: C.Instant) -> Action {
         self.headDeadline = nil
-        switch HeadValidator.validate(head, limits: self.configuration) {
+        switch HeadValidator.validate(head, limits: self.configuration, multiplexed: self.multiplexed) {
         case .failure(let rejection):
             self.phase = .closed
             return .refuse(rejection.status, message: rejection.message, cancelling: nil)
@@ -381,6 +403,11 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         let keepAlive = self.request?.keepAlive ?? false
         self.request = nil
         self.bodyIdleDeadline = nil
+        if self.multiplexed {
+            // Both ends of the stream are closed: NIOHTTP2 retires it.
+            self.phase = .closed
+            return .none
+        }
         if let status = self.deferredRefusal {
             self.phase = .closed
             return .refuse(status, message: nil, cancelling: nil)

@@ -2,6 +2,7 @@ import HTTPTypes
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import TetherGateway
 
@@ -53,6 +54,9 @@ extension Exchange {
             throw ClientDisconnected()
         } catch let error as IOError {
             self.disconnected(error.errnoCode == ECONNRESET ? .clientReset : .clientClosed)
+            throw ClientDisconnected()
+        } catch is NIOHTTP2Errors.StreamClosed {
+            self.disconnected(.streamReset)
             throw ClientDisconnected()
         }
     }

@@ -11,8 +11,12 @@ enum HeadValidator {
     }
 
     /// The head's fields as swift-http-types fields, or the rule it breaks.
-    static func validate(_ head: HTTPRequestHead, limits: Server.Configuration) -> Result<HTTPFields, Rejection> {
-        guard head.version.major == 1, head.version.minor <= 1 else {
+    static func validate(
+        _ head: HTTPRequestHead, limits: Server.Configuration, multiplexed: Bool = false
+    ) -> Result<HTTPFields, Rejection> {
+        // An HTTP/2 stream's head is made by NIOHTTP2 as version 2.0; a request line never may say so.
+        let supported = multiplexed ? head.version.major == 2 : head.version.major == 1 && head.version.minor <= 1
+        guard supported else {
             return .failure(
                 Rejection(
                     status: .httpVersionNotSupported,
@@ -67,7 +71,7 @@ enum HeadValidator {
             }
             fields.append(HTTPField(name: fieldName, value: value))
         }
-        if head.version.minor == 1 ? hosts != 1 : hosts > 1 {
+        if head.version == .http1_1 ? hosts != 1 : hosts > 1 {
             return .failure(
                 Rejection(
                     status: .badRequest, message: "An HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)."))

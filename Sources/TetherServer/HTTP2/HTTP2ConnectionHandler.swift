@@ -1,0 +1,130 @@
+import NIOCore
+import NIOHTTP2
+import TetherGateway
+
+/// Why an HTTP/2 connection was lost, shared by the connection's handler (which learns it) and its streams' handlers
+/// (which cancel their requests for it). Confined to the connection's event loop.
+final class HTTP2ConnectionLoss {
+    /// The reason, once known; streams closed without one were closed by the client leaving.
+    var reason: CancellationReason?
+}
+
+/// The event loop's half of an HTTP/2 connection, after NIOHTTP2's handler: feeds the
+/// ``HTTP2ConnectionStateMachine`` the connection's frames and events, and carries out its actions.
+final class HTTP2ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
+    typealias OutboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private var machine: HTTP2ConnectionStateMachine<ContinuousClock>
+    let loss = HTTP2ConnectionLoss()
+    private var context: ChannelHandlerContext?
+    private var timer: (task: Scheduled<Void>, firesAt: ContinuousClock.Instant)?
+    private let pingData = HTTP2PingData(withInteger: .random(in: .min ... .max))
+
+    init(configuration: Server.Configuration.HTTP2) {
+        self.machine = HTTP2ConnectionStateMachine(configuration: .init(configuration))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.machine.opened(now: .now)
+        self.armTimer()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.task.cancel()
+        self.timer = nil
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway = self.unwrapInboundIn(data).payload {
+            self.perform(self.machine.goAwayReceived())
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Every read of the socket ends here, whichever streams its frames went to: the client is still there.
+        self.machine.readFromClient(now: .now)
+        self.armTimer()
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let created as NIOHTTP2StreamCreatedEvent:
+            self.machine.streamOpened(created.streamID)
+        case is StreamClosedEvent:
+            self.perform(self.machine.streamClosed(now: .now))
+        case is ChannelShouldQuiesceEvent:
+            self.perform(self.machine.quiesce())
+        case is ConnectionHandler.GracePeriodExpired:
+            self.perform(self.machine.shutdown())
+            return
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.machine.errorCaught(error)
+        self.loss.reason = self.machine.lossReason
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.machine.connectionClosed()
+        self.timer?.task.cancel()
+        self.timer = nil
+        context.fireChannelInactive()
+    }
+
+    private func perform(_ action: HTTP2ConnectionStateMachine<ContinuousClock>.Action) {
+        guard let context = self.context else { return }
+        switch action {
+        case .none:
+            break
+        case .ping:
+            let ping = HTTP2Frame(streamID: .rootStream, payload: .ping(self.pingData, ack: false))
+            context.writeAndFlush(self.wrapOutboundOut(ping), promise: nil)
+        case .goAway(let lastStreamID):
+            let goAway = HTTP2Frame(
+                streamID: .rootStream,
+                payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+            context.writeAndFlush(self.wrapOutboundOut(goAway), promise: nil)
+        case .close(let code, let lastStreamID, let reason):
+            // Recorded before the close: the streams read it as they go inactive, ahead of this handler.
+            self.loss.reason = reason
+            guard let code else {
+                context.close(promise: nil)
+                break
+            }
+            let goAway = HTTP2Frame(
+                streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: code, opaqueData: nil))
+            context.writeAndFlush(self.wrapOutboundOut(goAway)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+        self.armTimer()
+    }
+
+    private func armTimer() {
+        guard let deadline = self.machine.nextDeadline, let context = self.context else { return }
+        if let timer = self.timer, timer.firesAt <= deadline { return }
+        self.timer?.task.cancel()
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let task = context.eventLoop.scheduleTask(in: ContinuousClock.now.duration(to: deadline).timeAmount) {
+            handler.value.timerFired()
+        }
+        self.timer = (task, deadline)
+    }
+
+    private func timerFired() {
+        self.timer = nil
+        self.perform(self.machine.timerFired(now: .now))
+    }
+}
