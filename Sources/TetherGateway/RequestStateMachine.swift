@@ -66,6 +66,9 @@ public struct RequestStateMachine: Sendable {
         public var bodyAllowed: Bool
         /// Resume the waiting `receive()` with `disconnect`: the response is complete.
         public var resumeWaiter: Bool
+        /// Whether the body is complete and the trailers it promised are still to come: the message does not end
+        /// with it.
+        public var awaitsTrailers = false
     }
 
     /// How the request ends once the application has returned or thrown.
@@ -244,7 +247,9 @@ public struct RequestStateMachine: Sendable {
         }
         let resume = self.response.isComplete && self.isWaiting
         if resume { self.isWaiting = false }
-        return SendAction(bodyAllowed: self.bodyAllowed, resumeWaiter: resume)
+        return SendAction(
+            bodyAllowed: self.bodyAllowed, resumeWaiter: resume,
+            awaitsTrailers: self.response.state == .awaitingTrailers)
     }
 
     /// The application returned (or threw): how the request ends.

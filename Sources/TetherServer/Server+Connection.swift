@@ -90,7 +90,13 @@ extension Server {
         var failure: (any Error)?
         do {
             try await CancellationReason.$source.withValue(exchange) {
-                try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+                // Only a chunked or an HTTP/2 body can end with trailers: the others pay nothing for them.
+                guard multiplexed || head.headers.contains(name: "transfer-encoding") else {
+                    return try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+                }
+                try await RequestTrailers.$source.withValue(exchange) {
+                    try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+                }
             }
         } catch {
             failure = error

@@ -49,6 +49,9 @@ public struct Request: Sendable {
     public var server: SocketAddress? { self.scope.server }
     /// Whether the request's work was cancelled; async handlers see `Task.isCancelled` too.
     public var isCancelled: Bool { self.cancellation.isCancelled }
+    /// The trailer fields the request's body ended with (chunked HTTP/1.1, or HTTP/2), once ``body`` has been read
+    /// to its end; `nil` if it had none. An async handler reads it: a blocking handler's thread cannot.
+    public var trailers: HTTPFields? { RequestTrailers.current }
 
     /// Every value of the header `name` joined with `,` (`; ` for `Cookie`), as Django's `META` holds them.
     public func header(_ name: HTTPField.Name) -> String? {

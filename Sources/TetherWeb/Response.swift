@@ -10,6 +10,11 @@ public struct Response: Sendable {
     public var headers: HTTPFields
     /// The body.
     public var body: ResponseBody
+    /// Trailer fields sent after the body, made once it is written (a checksum, a gRPC status); `nil` sends none.
+    ///
+    /// HTTP/2 sends them as a last HEADERS frame, HTTP/1.1 after a chunked body (no `Content-Length` is added).
+    /// Clients may ignore them.
+    public var trailers: (@Sendable () async throws -> HTTPFields)?
     /// Run once when the request ends, whether or not the response was sent.
     var closeHooks: [@Sendable () async -> Void] = []
 

@@ -13,15 +13,18 @@ struct ResponseSender {
     func send(_ response: Response) async throws {
         var headers = response.headers
         let bodyAllowed = self.scope.method != .head && Self.allowsBody(response.status)
+        // Trailers follow a body of unknown length: chunked on HTTP/1.1, files read rather than sent whole.
+        let trailers = bodyAllowed ? response.trailers : nil
+        let start = OutboundEvent.start(status: response.status, headers: headers, trailers: trailers != nil)
         switch response.body.storage {
         case .bytes(let bytes):
-            if headers[.contentLength] == nil, Self.allowsBody(response.status) {
+            if headers[.contentLength] == nil, Self.allowsBody(response.status), trailers == nil {
                 headers[.contentLength] = String(bytes.readableBytes)
             }
-            try await self.emit(.start(status: response.status, headers: headers))
+            try await self.emit(.start(status: response.status, headers: headers, trailers: trailers != nil))
             try await self.emit(.body(bodyAllowed ? bytes : ByteBuffer(), more: false))
         case .stream(let write):
-            try await self.emit(.start(status: response.status, headers: headers))
+            try await self.emit(start)
             if bodyAllowed {
                 try await write(
                     ResponseBodyWriter { chunk in
@@ -31,15 +34,16 @@ struct ResponseSender {
             }
             try await self.emit(.body(ByteBuffer(), more: false))
         case .file(let file):
-            try await self.emit(.start(status: response.status, headers: headers))
+            try await self.emit(start)
             if !bodyAllowed {
                 try await self.emit(.body(ByteBuffer(), more: false))
-            } else if self.scope.extensions[FileSend.self] == true {
+            } else if self.scope.extensions[FileSend.self] == true, trailers == nil {
                 try await self.emit(.file(FileRange(path: file.path, offset: file.offset, count: file.count)))
             } else {
                 try await self.sendChunks(of: file)
             }
         }
+        if let trailers { try await self.emit(.trailers(try await trailers())) }
     }
 
     private func sendChunks(of file: FileBody) async throws {

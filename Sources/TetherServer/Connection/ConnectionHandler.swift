@@ -98,8 +98,8 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.perform(self.machine.headReceived(head, now: now))
         case .body(let chunk):
             self.perform(self.machine.bodyReceived(chunk, now: now))
-        case .end:
-            self.perform(self.machine.endReceived(now: now))
+        case .end(let trailers):
+            self.perform(self.machine.endReceived(trailers: trailers, now: now))
         }
     }
 
@@ -189,8 +189,8 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .deliverBody(let chunk):
             // A paused exchange holds the next read back in `read(context:)`.
             if self.current?.bodyArrived(chunk) == true { self.exchangePaused = true }
-        case .deliverEnd:
-            self.current?.bodyEnded()
+        case .deliverEnd(let trailers):
+            self.current?.bodyEnded(trailers: trailers)
         case .refuse(let status, let message, let reason):
             if let reason { self.current?.disconnected(reason) }
             self.current = nil

@@ -29,8 +29,8 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         case startRequest(HTTPRequestHead, HTTPFields)
         /// Give the request in flight this body chunk.
         case deliverBody(ByteBuffer)
-        /// The request in flight's body is complete.
-        case deliverEnd
+        /// The request in flight's body is complete, with these trailer fields if it had any.
+        case deliverEnd(trailers: HTTPHeaders?)
         /// Answer `status` with `message` and `Connection: close`, then close; first end the request in flight for
         /// `cancelling`, if any.
         case refuse(HTTPResponse.Status, message: String?, cancelling: CancellationReason?)
@@ -189,23 +189,23 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         return .deliverBody(chunk)
     }
 
-    /// The decoder reached the end of a request.
-    mutating func endReceived(now: C.Instant) -> Action {
+    /// The decoder reached the end of a request, which ended with `trailers` if it had any.
+    mutating func endReceived(trailers: HTTPHeaders? = nil, now: C.Instant) -> Action {
         guard self.phase != .closed else { return .none }
         if !self.pending.isEmpty || self.request == nil {
-            self.pending.append(.end(nil))
+            self.pending.append(.end(trailers))
             return .none
         }
-        return self.bodyComplete(now: now)
+        return self.bodyComplete(trailers: trailers, now: now)
     }
 
     /// The request in flight's body is complete.
-    private mutating func bodyComplete(now: C.Instant) -> Action {
+    private mutating func bodyComplete(trailers: HTTPHeaders?, now: C.Instant) -> Action {
         self.request!.bodyEnded = true
         self.bodyIdleDeadline = nil
         self.endThisRead = true
         if self.request!.responseEnded { return self.responseComplete(now: now) }
-        return .deliverEnd
+        return .deliverEnd(trailers: trailers)
     }
 
     /// The decoder has processed one read: checks the chunked framing that read carried.
@@ -372,9 +372,9 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
             self.pending.removeFirst()
             self.pendingBytes -= chunk.readableBytes
             return self.deliver(chunk)
-        case .end:
+        case .end(let trailers):
             self.pending.removeFirst()
-            return self.bodyComplete(now: now)
+            return self.bodyComplete(trailers: trailers, now: now)
         }
     }
 

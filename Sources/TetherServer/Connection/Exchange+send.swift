@@ -39,11 +39,15 @@ extension Exchange {
                         self.channel.write(HTTPServerResponsePart.body(.byteBuffer(chunk)), promise: nil)
                     }
                     // The last write is not awaited, as a transport's write is not: nothing follows it, and a
-                    // failure is the connection's to notice.
-                    self.channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+                    // failure is the connection's to notice. Promised trailers end the message instead.
+                    if action.awaitsTrailers {
+                        self.channel.flush()
+                    } else {
+                        self.channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+                    }
                 }
             case .file(let range):
-                try await self.sendFile(range, bodyAllowed: bodyAllowed)
+                try await self.sendFile(range, bodyAllowed: bodyAllowed, endsMessage: !action.awaitsTrailers)
             case .trailers(let fields):
                 try await self.channel.writeAndFlush(HTTPServerResponsePart.end(HTTPHeaders(fields))).get()
             case .startupComplete, .startupFailed, .shutdownComplete, .shutdownFailed:
@@ -61,17 +65,23 @@ extension Exchange {
         }
     }
 
-    private func sendFile(_ range: FileRange, bodyAllowed: Bool) async throws {
+    private func sendFile(_ range: FileRange, bodyAllowed: Bool, endsMessage: Bool) async throws {
+        let end = HTTPServerResponsePart.end(nil)
         guard bodyAllowed, range.count > 0 else {
-            try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+            if endsMessage { try await self.channel.writeAndFlush(end).get() }
             return
         }
         let handle = try await NIOThreadPool.singleton.runIfActive { try NIOFileHandle(_deprecatedPath: range.path) }
         defer { try? handle.close() }
         let region = FileRegion(
             fileHandle: handle, readerIndex: Int(range.offset), endIndex: Int(range.offset + range.count))
-        self.channel.write(HTTPServerResponsePart.body(.fileRegion(region)), promise: nil)
-        try await self.channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+        let body = HTTPServerResponsePart.body(.fileRegion(region))
+        if endsMessage {
+            self.channel.write(body, promise: nil)
+            try await self.channel.writeAndFlush(end).get()
+        } else {
+            try await self.channel.writeAndFlush(body).get()
+        }
     }
 
     private func responseHead(_ status: HTTPResponse.Status, _ fields: HTTPFields) -> HTTPResponseHead {

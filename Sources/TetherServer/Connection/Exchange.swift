@@ -9,13 +9,15 @@ import TetherGateway
 ///
 /// Every decision is the ``RequestStateMachine``'s; this class keeps it under one lock with the parked `receive()`'s
 /// continuation, and carries out its actions. No call waits while holding the lock.
-final class Exchange: CancellationSource {
+final class Exchange: CancellationSource, RequestTrailersSource {
     struct State {
         var machine: RequestStateMachine
         /// The parked `receive()`'s continuation.
         var waiter: CheckedContinuation<InboundEvent, any Error>?
         /// What a `receive()` that the machine parked gets, when it came before its continuation was stored.
         var early: Result<InboundEvent, any Error>?
+        /// The trailer fields the request's body ended with.
+        var trailers: HTTPFields?
 
         /// The continuation to resume with `event`, or `nil` after keeping it for the continuation to come.
         mutating func resuming(with event: InboundEvent) -> CheckedContinuation<InboundEvent, any Error>? {
@@ -73,9 +75,24 @@ final class Exchange: CancellationSource {
         self.carryOut(self.state.withLockedValue { $0.take($0.machine.bodyChunkArrived(chunk)) })
     }
 
-    /// The body is complete.
-    func bodyEnded() {
-        _ = self.carryOut(self.state.withLockedValue { $0.take($0.machine.bodyEndArrived()) })
+    /// The body is complete, with `trailers` if it had any: they are kept before the end reaches the application.
+    func bodyEnded(trailers: HTTPHeaders? = nil) {
+        let fields = trailers.map { headers in
+            var fields = HTTPFields()
+            for (name, value) in headers {
+                if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+            }
+            return fields
+        }
+        _ = self.carryOut(
+            self.state.withLockedValue { state in
+                if let fields { state.trailers = fields }
+                return state.take(state.machine.bodyEndArrived())
+            })
+    }
+
+    var requestTrailers: HTTPFields? {
+        self.state.withLockedValue { $0.trailers }
     }
 
     /// Whether reads wait for the application.
