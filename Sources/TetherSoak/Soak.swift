@@ -21,6 +21,9 @@ public enum Soak {
         public var maxResidentGrowth = 128 * 1024 * 1024
         /// The moments requests end at, chosen among at random. Default: all of them.
         public var moments = Moment.allCases
+        /// Whether clients speak HTTP/2 (h2c): each opens a connection with one to four streams, which leave by
+        /// RST_STREAM, or all at once by the connection's GOAWAY, FIN or RST. Default `false`: HTTP/1.1.
+        public var http2 = false
 
         /// The defaults.
         public init() {}
@@ -43,6 +46,8 @@ public enum Soak {
         public var byMoment: [Moment: Int] = [:]
         public var leftByFIN = 0
         public var leftByRST = 0
+        public var leftByStreamReset = 0
+        public var leftByGoAway = 0
         public var started = 0
         public var finished = 0
         public var inFlight = 0
@@ -60,7 +65,8 @@ public enum Soak {
             }.joined(separator: ", ")
             return
                 "soak seed \(self.seed): \(self.requests) requests in \(String(format: "%.1f", self.seconds)) s (\(moments)); "
-                + "left by FIN \(self.leftByFIN), by RST \(self.leftByRST); failed completions \(self.failedCompletions); "
+                + "left by FIN \(self.leftByFIN), by RST \(self.leftByRST), by RST_STREAM \(self.leftByStreamReset), "
+                + "by GOAWAY \(self.leftByGoAway); failed completions \(self.failedCompletions); "
                 + "started \(self.started), finished \(self.finished), in flight \(self.inFlight); temporary files left \(self.temporaryFilesLeft); "
                 + "descriptors \(self.descriptorsBefore) -> \(self.descriptorsAfter); resident +\(self.residentGrowth / 1024) KiB; "
                 + "server answers: \(self.serverAnswers ? "yes" : "no"); "
@@ -107,6 +113,10 @@ public enum Soak {
                     workers.addTask {
                         var random = SplitMix64(seed: configuration.seed &+ UInt64(worker))
                         while ContinuousClock.now < deadline {
+                            if configuration.http2 {
+                                await driver.http2Session(moments: configuration.moments, random: &random)
+                                continue
+                            }
                             let moment = configuration.moments.randomElement(using: &random)!
                             await driver.request(moment, reset: Bool.random(using: &random), random: &random)
                         }
@@ -133,6 +143,8 @@ public enum Soak {
             report.byMoment = tally.byMoment
             report.leftByFIN = tally.leftByFIN
             report.leftByRST = tally.leftByRST
+            report.leftByStreamReset = tally.leftByStreamReset
+            report.leftByGoAway = tally.leftByGoAway
             report.failedCompletions = tally.failedCompletions
 
             if !settled { report.violations.append("requests still in flight or descriptors open after 30 s") }
@@ -166,6 +178,8 @@ struct Tally: Sendable {
     var byMoment: [Soak.Moment: Int] = [:]
     var leftByFIN = 0
     var leftByRST = 0
+    var leftByStreamReset = 0
+    var leftByGoAway = 0
     var failedCompletions = 0
     var failures: [String] = []
 }

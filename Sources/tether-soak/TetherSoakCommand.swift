@@ -26,11 +26,15 @@ struct TetherSoakCommand: AsyncParsableCommand {
     )
     var only: String?
 
+    @Flag(help: "Speak HTTP/2 (h2c): streams leave by RST_STREAM, connections by GOAWAY, FIN or RST.")
+    var http2 = false
+
     func run() async throws {
         var configuration = Soak.Configuration()
         configuration.duration = .seconds(self.seconds)
         configuration.concurrency = self.concurrency
         configuration.maxResidentGrowth = self.maxResidentGrowthMib * 1024 * 1024
+        configuration.http2 = self.http2
         if let seed = self.seed { configuration.seed = seed }
         if let only = self.only {
             configuration.moments = try only.split(separator: ",").map { name in

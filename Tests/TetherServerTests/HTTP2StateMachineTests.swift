@@ -88,8 +88,17 @@ import Darwin
         ])
     }
 
-    @Test func aResetStreamCancelsItsRequestForStreamReset() {
-        stream([(.head(Self.h2Get), .start("/")), (.end, .end), (.error(Self.reset), .close(.streamReset))])
+    @Test func aResetStreamCancelsItsRequestForStreamResetAsItCloses() {
+        stream([
+            (.head(Self.h2Get), .start("/")), (.end, .end), (.error(Self.reset), .none),
+            (.closed, .close(.streamReset)),
+        ])
+    }
+
+    @Test func aStreamClosedByItsConnectionsGoAwayTakesTheConnectionsReason() {
+        stream(
+            [(.head(Self.h2Get), .start("/")), (.error(Self.reset), .none), (.closed, .close(.clientClosed))],
+            loss: .clientClosed)
     }
 
     @Test(arguments: [CancellationReason.clientUnreachable, .serverShutdown, .clientClosed])
@@ -203,6 +212,13 @@ import Darwin
             machine.goAwayReceived()
                 == .close(goAway: .noError, lastStreamID: HTTP2StreamID(3), cancelling: .clientClosed))
         #expect(machine.goAwayReceived() == .none)
+    }
+
+    @Test func aClientsFINCancelsEveryOpenStream() {
+        var (machine, _) = self.machine()
+        machine.streamOpened(HTTP2StreamID(1))
+        #expect(
+            machine.inputClosed() == .close(goAway: nil, lastStreamID: HTTP2StreamID(1), cancelling: .clientClosed))
     }
 
     @Test func aGracefulShutdownSendsGoAwayAndClosesWhenTheLastStreamEnds() {

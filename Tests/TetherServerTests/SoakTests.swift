@@ -3,8 +3,9 @@ import Testing
 
 /// The soak, run in its own process so that its descriptor and memory counts are its own.
 @Suite struct SoakTests {
-    @Test(.timeLimit(.minutes(3)))
-    func aShortSoakLeaksNothing() async throws {
+    /// Over HTTP/1.1, and over HTTP/2, where streams also leave by RST_STREAM and connections by GOAWAY.
+    @Test(.timeLimit(.minutes(3)), arguments: [false, true])
+    func aShortSoakLeaksNothing(http2: Bool) async throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let soak = directory.appendingPathComponent("tether-soak")
         try #require(FileManager.default.isExecutableFile(atPath: soak.path), "build tether-soak first: \(soak.path)")
@@ -12,7 +13,9 @@ import Testing
         process.executableURL = soak
         // Scripts/sanitizers.sh raises the memory bound: AddressSanitizer's quarantine holds freed memory.
         let memoryBound = ProcessInfo.processInfo.environment["TETHER_SOAK_MAX_RESIDENT_MIB"] ?? "128"
-        process.arguments = ["--seconds", "15", "--concurrency", "64", "--max-resident-growth-mib", memoryBound]
+        process.arguments =
+            ["--seconds", "15", "--concurrency", "64", "--max-resident-growth-mib", memoryBound]
+            + (http2 ? ["--http2"] : [])
         let output = Pipe()
         process.standardOutput = output
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
@@ -24,5 +27,6 @@ import Testing
         #expect(status == 0, "\(report)")
         #expect(report.hasSuffix("; OK\n"), "\(report)")
         #expect(report.contains("left by FIN"))
+        if http2 { #expect(!report.contains("by RST_STREAM 0,") && !report.contains("by GOAWAY 0;"), "\(report)") }
     }
 }

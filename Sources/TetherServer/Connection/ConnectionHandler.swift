@@ -147,7 +147,23 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.perform(self.machine.connectionClosed(because: self.connection?.reason))
+        if self.connection != nil {
+            // NIOHTTP2 closes the streams a GOAWAY ends before it hands the GOAWAY on: their reason is read a
+            // tick later, once the connection's handler has recorded it. The handlers may be gone by then.
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let handler = handler.value
+                let lost = handler.connection?.reason
+                if case .close(let reason?) = handler.machine.connectionClosed(because: lost) {
+                    handler.current?.disconnected(reason)
+                }
+                handler.current = nil
+                handler.closeRequests()
+            }
+            context.fireChannelInactive()
+            return
+        }
+        self.perform(self.machine.connectionClosed())
         self.current = nil
         self.closeRequests()
         context.fireChannelInactive()

@@ -78,6 +78,9 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     private var deferredRefusal: HTTPResponse.Status?
     /// Whether the socket reported a reset.
     private var resetSeen = false
+    /// Whether NIOHTTP2 reported the stream closed by the client: an RST_STREAM, unless its connection says
+    /// otherwise (a GOAWAY closes its streams the same way, before the GOAWAY reaches the connection's handler).
+    private var streamClosedByClient = false
 
     /// When the connection closes unless a head arrives or completes (head and keep-alive timeouts).
     private var headDeadline: C.Instant?
@@ -291,7 +294,9 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         self.phase = .closed
         (self.headDeadline, self.bodyIdleDeadline, self.requestDeadline) = (nil, nil, nil)
         guard wasOpen, let request = self.request, !request.responseEnded else { return .none }
-        return .close(cancelling: reason ?? (self.resetSeen ? .clientReset : .clientClosed))
+        if let reason { return .close(cancelling: reason) }
+        if self.streamClosedByClient { return .close(cancelling: .streamReset) }
+        return .close(cancelling: self.resetSeen ? .clientReset : .clientClosed)
     }
 
     /// The server's grace period is over: the request in flight is cancelled and the connection closed.
@@ -315,7 +320,11 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
                 return self.end(.clientClosed)
             }
         }
-        if error is NIOHTTP2Errors.StreamClosed { return self.end(.streamReset) }
+        if error is NIOHTTP2Errors.StreamClosed {
+            // The stream's channel closes next: the reason is settled then, with what its connection knows.
+            self.streamClosedByClient = true
+            return .none
+        }
         guard let parserError = error as? HTTPParserError else { return self.end(.clientClosed) }
         if parserError == .invalidEOFState {
             // A message cut short by the client leaving has nobody left to answer.

@@ -86,6 +86,12 @@ final class ProtocolSelectionHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            // The client left before saying which protocol it speaks.
+            self.fail(ChannelError.inputClosed)
+            context.close(promise: nil)
+            return
+        }
         if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
             let selection = ProtocolSelection.alpn(negotiated)
             if selection == .undecided {

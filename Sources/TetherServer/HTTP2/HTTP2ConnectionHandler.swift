@@ -59,6 +59,9 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
             self.machine.streamOpened(created.streamID)
         case is StreamClosedEvent:
             self.perform(self.machine.streamClosed(now: .now))
+        case ChannelEvent.inputClosed:
+            self.perform(self.machine.inputClosed())
+            return
         case is ChannelShouldQuiesceEvent:
             self.perform(self.machine.quiesce())
         case is ConnectionHandler.GracePeriodExpired:

@@ -109,6 +109,13 @@ struct HTTP2ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         return self.close(goAway: .noError, .clientClosed)
     }
 
+    /// The client shut its sending side (FIN): it can no longer acknowledge a frame or open a window, so it has
+    /// left, and its open streams' work with it.
+    mutating func inputClosed() -> Action {
+        guard !self.closed else { return .none }
+        return self.close(goAway: nil, .clientClosed)
+    }
+
     /// The server is shutting down gracefully: no new stream, and the connection closes when its streams end.
     mutating func quiesce() -> Action {
         guard !self.closed, !self.draining else { return .none }
