@@ -43,9 +43,9 @@ extension Server {
                             await self.serveRequest(
                                 head, fields, exchange, on: channel, secure: secure, multiplexed: false)
                         }
-                        inbox.finished.deliver(())
+                        inbox.finished?.deliver(())
                     }
-                    guard await inbox.finished.next() != nil else { break }
+                    guard await inbox.finished?.next() != nil else { break }
                 }
                 channel.close(promise: nil)
             }

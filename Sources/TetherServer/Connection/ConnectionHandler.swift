@@ -227,7 +227,8 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func closeRequests() {
-        self.inbox.requests.close()
+        // A stream's mailbox is its connection's, which closes it.
+        if self.connection == nil { self.inbox.requests.close() }
     }
 
     private func armTimer() {

@@ -35,14 +35,8 @@ enum ProtocolSelection: Equatable {
 enum NegotiatedConnection: Sendable {
     /// HTTP/1: its requests arrive in the inbox.
     case http1(ConnectionInbox)
-    /// HTTP/2: its streams arrive through the multiplexer, each a request with its own inbox.
-    case http2(NIOHTTP2Handler.AsyncStreamMultiplexer<HTTP2Stream>)
-}
-
-/// One HTTP/2 stream: its channel and the inbox its one request arrives in.
-struct HTTP2Stream: Sendable {
-    let channel: any Channel
-    let inbox: ConnectionInbox
+    /// HTTP/2: every stream's request arrives in the mailbox, with its stream's channel and task in its exchange.
+    case http2(Mailbox<PendingRequest>)
 }
 
 /// The first handler of a connection, until it knows its protocol: waits for the TLS handshake (and its ALPN) or

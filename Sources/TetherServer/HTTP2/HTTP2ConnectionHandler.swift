@@ -22,9 +22,12 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var timer: (task: Scheduled<Void>, firesAt: ContinuousClock.Instant)?
     private let pingData = HTTP2PingData(withInteger: .random(in: .min ... .max))
+    /// Where the streams' requests go; closed with the connection, which ends the task that serves it.
+    private let requests: Mailbox<PendingRequest>
 
-    init(configuration: Server.Configuration.HTTP2) {
+    init(configuration: Server.Configuration.HTTP2, requests: Mailbox<PendingRequest>) {
         self.machine = HTTP2ConnectionStateMachine(configuration: .init(configuration))
+        self.requests = requests
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -37,6 +40,7 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         self.timer?.task.cancel()
         self.timer = nil
         self.context = nil
+        self.requests.close()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -83,6 +87,7 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         self.machine.connectionClosed()
         self.timer?.task.cancel()
         self.timer = nil
+        self.requests.close()
         context.fireChannelInactive()
     }
 
