@@ -230,10 +230,12 @@ public struct WebApplication: Application {
     private static func runBlocking(
         _ handler: @escaping BlockingHandler, _ request: Request, on pool: NIOThreadPool
     ) async throws -> Response {
+        // Read in the canceller's thread, where the task's task-locals are out of reach.
+        let source = CancellationReason.source
         let response = try await withTaskCancellationHandler {
             try await pool.runIfActive { try handler(request) }
         } onCancel: {
-            request.cancellation.cancel()
+            request.cancellation.cancel(reason: source?.cancellationReason)
         }
         try Task.checkCancellation()
         return response

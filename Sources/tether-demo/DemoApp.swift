@@ -73,7 +73,7 @@ enum DemoApp {
         var remaining = milliseconds
         while remaining > 0 {
             if request.isCancelled {
-                recordCancellation { $0.cancelled += 1 }
+                recordCancellation(reason: request.cancellation.reason) { $0.cancelled += 1 }
                 return .text("cancelled")
             }
             let slice = min(10, remaining)
@@ -105,8 +105,10 @@ enum DemoApp {
             })
     }
 
-    private static func recordCancellation(_ count: (inout Stats) -> Void) {
-        let reason = CancellationReason.current.map { "\($0)" } ?? "unknown"
+    private static func recordCancellation(
+        reason: CancellationReason? = CancellationReason.current, _ count: (inout Stats) -> Void
+    ) {
+        let reason = reason.map { "\($0)" } ?? "unknown"
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let nanoseconds = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
