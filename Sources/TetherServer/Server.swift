@@ -89,7 +89,7 @@ public final class Server: Service, Sendable {
     private func serve() async throws {
         let quiescing = ServerQuiescingHelper(group: self.eventLoopGroup)
         let configuration = self.configuration
-        let tls = try configuration.tls.map { try Self.makeTLSContext($0) }
+        let tls = try configuration.tls.map { try Self.makeTLSContext($0, http2: configuration.http2.isEnabled) }
         let serverChannel = try await ServerBootstrap(group: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -210,15 +210,16 @@ public final class Server: Service, Sendable {
         SocketOptionValue(max(1, duration.components.seconds))
     }
 
-    /// The TLS context every connection shares: the configured chain and key, ALPN offering h2 and http/1.1.
-    private static func makeTLSContext(_ tls: Configuration.TLS) throws -> NIOSSLContext {
+    /// The TLS context every connection shares: the configured chain and key, ALPN offering h2 (if served) and
+    /// http/1.1.
+    private static func makeTLSContext(_ tls: Configuration.TLS, http2: Bool) throws -> NIOSSLContext {
         let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainPath).map {
             NIOSSLCertificateSource.certificate($0)
         }
         let key = try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem)
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain, privateKey: .privateKey(key))
-        configuration.applicationProtocols = ["h2", "http/1.1"]
+        configuration.applicationProtocols = http2 ? ["h2", "http/1.1"] : ["http/1.1"]
         return try NIOSSLContext(configuration: configuration)
     }
 

@@ -86,6 +86,12 @@ final class ProtocolSelectionHandler: ChannelInboundHandler, RemovableChannelHan
             context.close(promise: nil)
             return
         }
+        if event is ChannelShouldQuiesceEvent {
+            // The server is shutting down: a connection that has not begun a request is closed at once.
+            self.fail(ChannelError.inputClosed)
+            context.close(promise: nil)
+            return
+        }
         if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
             let selection = ProtocolSelection.alpn(negotiated)
             if selection == .undecided {
