@@ -75,6 +75,9 @@ extension Server {
         public var tcpKeepAlive: TCPKeepAlive? = nil
         /// Time sent data may stay unacknowledged (and keepalive probes unanswered) before the kernel drops the
         /// connection (`TCP_USER_TIMEOUT`, Linux); `nil` leaves the system's default. Default `nil`.
+        ///
+        /// It only counts while something is unacknowledged: a request whose client went silent while its handler
+        /// works, with nothing sent, is found out by ``tcpKeepAlive``'s probes, which this then bounds.
         public var tcpUserTimeout: Duration? = nil
 
         /// The defaults.

@@ -10,7 +10,8 @@ first with TCP keepalive, TCP_USER_TIMEOUT and HTTP/2 PINGs turned on. From the 
 /slow/?ms=60000 (HTTP/1.1, or HTTP/2 by prior knowledge), lets the connection live through a few keepalive and PING
 rounds (nothing may be cancelled then), and sets the client's end of the link down. That makes the client silent:
 the client's kernel no longer sends or receives anything on the link, and the server's veth loses its carrier, so
-what the server sends is dropped without an ICMP error or a reset, and the client sees nothing either. The script
+what the server sends is dropped without an ICMP error or a reset, and the client sees nothing either. (tc netem
+loss would do as well, but needs the sch_netem module, which many kernels and containers lack.) The script
 then polls /stats/ from inside the server's namespace until the cancellation is counted, for at most --notice-limit
 seconds.
 
@@ -18,7 +19,8 @@ It prints one line of JSON:
     {"mode": "h1", "cancelled": true, "reasons": {"client_unreachable": 1}, "noticed_after_s": 3.2, ...}
 noticed_after_s runs from the cut to the server's last_cancel_ns (both CLOCK_MONOTONIC). Further keys:
 cancelled_before_cut (cancellations while the link was up: must be 0), client_saw_after_cut (what reached the
-client after the cut: must be "nothing"), server_socket (the server's socket, from ss, before the cut), and on a
+client after the cut: must be "nothing"), client_errors (present only if the connection broke or the request
+ended before the cut), server_socket (the server's socket, from ss, before the cut), and on a
 failure "error" and the tail of the server's log. The exit status is 0 when the run got as far as the measurement,
 2 when it could not (not root, no ip, no h2, the server did not start...).
 
@@ -140,7 +142,10 @@ class Link:
 
     def make(self):
         for name in (self.server_ns, self.client_ns):
-            run("ip", "netns", "add", name)
+            try:
+                run("ip", "netns", "add", name)
+            except Failure as failure:
+                raise Failure(f"{failure} (a container needs CAP_SYS_ADMIN and CAP_NET_ADMIN: --privileged)")
             self.made.append(name)
         run("ip", "link", "add", self.server_veth, "netns", self.server_ns, "type", "veth",
             "peer", "name", self.client_veth, "netns", self.client_ns)
@@ -198,7 +203,8 @@ def wait_for(condition, limit, what):
 
 
 class SilentClient:
-    """One request from the client's namespace; after the cut, records whatever still reaches the client."""
+    """One request from the client's namespace. Records what ends or disturbs it before the cut (errors), and
+    whatever still reaches the client after it (after_cut)."""
 
     def __init__(self, link, path):
         self.link, self.path = link, path
@@ -207,7 +213,14 @@ class SilentClient:
         self.sock.settimeout(5)
         self.sock.connect((link.server_address, PORT))
         self.cut = False
+        self.errors = []
         self.after_cut = []
+
+    def record(self, what):
+        if self.cut:
+            self.after_cut.append(what)
+        else:
+            self.errors.append(f"before the cut: {what}")
 
     def after_cut_summary(self):
         return ", ".join(self.after_cut) if self.after_cut else "nothing"
@@ -222,16 +235,14 @@ class HTTP1Client(SilentClient):
         self.sock.setblocking(False)
 
     def observe(self):
-        """What arrived, without waiting: nothing, bytes, an end or an error."""
-        if not self.cut:
-            return
+        """Records what arrived, without waiting: bytes, an end or an error."""
         try:
             data = self.sock.recv(65536, socket.MSG_DONTWAIT)
-            self.after_cut.append(f"{len(data)} bytes" if data else "FIN")
+            self.record(f"{len(data)} bytes" if data else "FIN")
         except BlockingIOError:
             pass
         except OSError as error:
-            self.after_cut.append(errno.errorcode.get(error.errno, str(error.errno)))
+            self.record(errno.errorcode.get(error.errno, str(error.errno)))
 
     def stop(self):
         pass
@@ -251,7 +262,6 @@ class HTTP2Client(SilentClient):
             h2.config.H2Configuration(client_side=True, header_encoding=None))
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self.errors = []
         with self.lock:
             self.connection.initiate_connection()
             headers = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"),
@@ -269,13 +279,10 @@ class HTTP2Client(SilentClient):
             except socket.timeout:
                 continue
             except OSError as error:
-                if self.cut:
-                    self.after_cut.append(errno.errorcode.get(error.errno, str(error.errno)))
-                else:
-                    self.errors.append(f"before the cut: {error}")
+                self.record(errno.errorcode.get(error.errno, str(error.errno)))
                 return
             if not data:
-                (self.after_cut if self.cut else self.errors).append("FIN")
+                self.record("FIN")
                 return
             with self.lock:
                 try:
@@ -284,14 +291,17 @@ class HTTP2Client(SilentClient):
                     if reply:
                         self.sock.sendall(reply)
                 except Exception as error:  # a protocol error or a failed send: the run's report says which
-                    self.errors.append(f"{type(error).__name__}: {error}")
+                    self.record(f"{type(error).__name__}: {error}")
                     return
             if self.cut:
-                self.after_cut.extend(type(event).__name__ for event in events)
+                # A PING read just after the cut was sent before it; anything else means the server reached the
+                # client (a GOAWAY, a reset, a response).
+                names = (type(event).__name__ for event in events)
+                self.after_cut.extend(name for name in names if name not in ("PingReceived", "PingAckReceived"))
             else:
                 for event in events:
                     if type(event).__name__ in ("StreamReset", "ConnectionTerminated", "StreamEnded"):
-                        self.errors.append(f"before the cut: {event}")
+                        self.record(str(event))
 
     def observe(self):
         pass
@@ -347,7 +357,8 @@ def measure(arguments, link, log):
             alive = stats(link)
             report["cancelled_before_cut"] = alive["cancelled"] - before["cancelled"]
             report["server_socket"] = server_socket(link)
-            if getattr(client, "errors", None):
+            client.observe()
+            if client.errors:
                 report["client_errors"] = client.errors
             cut_ns = time.monotonic_ns()
             link.cut()
