@@ -24,6 +24,7 @@ extension Server {
         let connection = HTTP2ConnectionHandler(configuration: http2, requests: requests)
         let loss = NIOLoopBound(connection.loss, eventLoop: channel.eventLoop)
         let configuration = self.configuration
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connectionSettings, streamConfiguration: streamSettings
         ) { stream in
