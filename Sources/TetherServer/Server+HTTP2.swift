@@ -26,7 +26,8 @@ extension Server {
         let configuration = self.configuration
         try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connectionSettings, streamConfiguration: streamSettings
+            mode: .server, connectionConfiguration: connectionSettings, streamConfiguration: streamSettings,
+            streamDelegate: connection.streamDelegate(on: channel.eventLoop)
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let handlers = stream.pipeline.syncOperations

@@ -47,6 +47,25 @@ public final class HTTP2Client: Sendable {
         return HTTP2ClientStream(channel: channel, received: received)
     }
 
+    /// Waits until the connection is closed (by the server, here); throws ``TimedOut`` after `timeout`.
+    public func waitForClose(timeout: Duration = .seconds(10)) async throws {
+        let closed = self.channel.closeFuture
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try? await closed.get()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard try await group.next() == true else {
+                throw TimedOut(description: "the HTTP/2 connection was still open after \(timeout)")
+            }
+        }
+    }
+
     /// Sends GOAWAY, then closes the connection.
     public func goAway() async throws {
         let frame = HTTP2Frame(

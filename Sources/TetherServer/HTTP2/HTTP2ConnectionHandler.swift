@@ -57,12 +57,31 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
+    /// NIOHTTP2's inline multiplexer reports streams opening and closing to a delegate, not down the pipeline.
+    struct StreamDelegate: NIOHTTP2StreamDelegate, Sendable {
+        let handler: NIOLoopBound<HTTP2ConnectionHandler>
+
+        func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
+            self.handler.value.machine.streamOpened(id)
+        }
+
+        func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+            // NIOHTTP2 reports a stream closed as it takes in the stream's last frame, before that frame is
+            // buffered, let alone flushed: a close decided now would lose it. Decide a tick later.
+            let handler = self.handler
+            handler.value.context?.eventLoop.execute {
+                handler.value.perform(handler.value.machine.streamClosed(now: .now))
+            }
+        }
+    }
+
+    /// The delegate that counts this connection's streams.
+    func streamDelegate(on eventLoop: any EventLoop) -> StreamDelegate {
+        StreamDelegate(handler: NIOLoopBound(self, eventLoop: eventLoop))
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
-        case let created as NIOHTTP2StreamCreatedEvent:
-            self.machine.streamOpened(created.streamID)
-        case is StreamClosedEvent:
-            self.perform(self.machine.streamClosed(now: .now))
         case ChannelEvent.inputClosed:
             self.perform(self.machine.inputClosed())
             return
@@ -108,6 +127,8 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
             // Recorded before the close: the streams read it as they go inactive, ahead of this handler.
             self.loss.reason = reason
             guard let code else {
+                // Whatever the streams wrote goes out before the close.
+                context.flush()
                 context.close(promise: nil)
                 break
             }
