@@ -27,6 +27,9 @@ public enum CancellationReason: UInt8, Sendable, Hashable, CaseIterable, CustomS
     /// The client's network went silent: TCP keepalive or `TCP_USER_TIMEOUT` gave up on it, or it left an HTTP/2
     /// PING unanswered.
     case clientUnreachable
+    /// The client broke HTTP/2 on its connection (a flood of resets or CONTINUATION frames, an oversized header
+    /// list, a bad frame): the connection was closed with GOAWAY, and its open streams' work with it.
+    case protocolError
 
     /// The reason in a few words, as logs and metrics show it (`client_closed`, `request_deadline`, …).
     public var description: String {
@@ -41,6 +44,7 @@ public enum CancellationReason: UInt8, Sendable, Hashable, CaseIterable, CustomS
         case .malformedBody: "malformed_body"
         case .streamReset: "stream_reset"
         case .clientUnreachable: "client_unreachable"
+        case .protocolError: "protocol_error"
         }
     }
 
@@ -48,7 +52,7 @@ public enum CancellationReason: UInt8, Sendable, Hashable, CaseIterable, CustomS
     public var isClientDeparture: Bool {
         switch self {
         case .clientClosed, .clientReset, .halfClosed, .streamReset, .clientUnreachable: true
-        case .bodyIdleTimeout, .requestDeadline, .serverShutdown, .bodyTooLarge, .malformedBody: false
+        case .bodyIdleTimeout, .requestDeadline, .serverShutdown, .bodyTooLarge, .malformedBody, .protocolError: false
         }
     }
 }

@@ -121,8 +121,9 @@ extension Server.Configuration {
     public struct HTTP2: Sendable {
         /// Whether HTTP/2 is served at all. Default `true`.
         public var isEnabled = true
-        /// Streams a client may have open at once on a connection (`SETTINGS_MAX_CONCURRENT_STREAMS`); more are
-        /// refused with `RST_STREAM(REFUSED_STREAM)`. Default 100.
+        /// Streams a client may have open at once on a connection (`SETTINGS_MAX_CONCURRENT_STREAMS`, which clients
+        /// honour); a client that opens more breaks the protocol, and NIOHTTP2 answers GOAWAY(PROTOCOL_ERROR): the
+        /// connection closes. Default 100.
         public var maxConcurrentStreams = 100
         /// Bytes of a header list the server decodes (`SETTINGS_MAX_HEADER_LIST_SIZE`, counted as HPACK does: name,
         /// value and 32 per field); a larger one is a connection error (GOAWAY), as an HPACK bomb is. Default 64 KiB.

@@ -248,9 +248,19 @@ import Darwin
     func aBrokenSocketSaysWhyTheStreamsAreLost(_ errno: Int32, _ reason: CancellationReason) {
         var (machine, _) = self.machine()
         machine.streamOpened(HTTP2StreamID(1))
-        machine.errorCaught(IOError(errnoCode: errno, reason: "read"))
+        #expect(machine.errorCaught(IOError(errnoCode: errno, reason: "read")) == .none, "NIO closes the socket")
         #expect(machine.lossReason == reason)
-        machine.errorCaught(IOError(errnoCode: EPIPE, reason: "write"))
+        #expect(machine.errorCaught(IOError(errnoCode: EPIPE, reason: "write")) == .none)
         #expect(machine.lossReason == reason, "the first reason stands")
+    }
+
+    @Test func aConnectionErrorClosesTheConnectionAndCancelsItsStreams() {
+        var (machine, _) = self.machine()
+        machine.streamOpened(HTTP2StreamID(1))
+        // NIOHTTP2 has sent GOAWAY itself, and leaves the close to its user.
+        #expect(
+            machine.errorCaught(NIOHTTP2Errors.excessiveRSTFrames())
+                == .close(goAway: nil, lastStreamID: HTTP2StreamID(1), cancelling: .protocolError))
+        #expect(machine.errorCaught(NIOHTTP2Errors.excessiveRSTFrames()) == .none)
     }
 }

@@ -97,8 +97,9 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.machine.errorCaught(error)
+        let action = self.machine.errorCaught(error)
         self.loss.reason = self.machine.lossReason
+        self.perform(action)
         context.fireErrorCaught(error)
     }
 

@@ -131,14 +131,23 @@ struct HTTP2ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         return self.close(goAway: .noError, .serverShutdown)
     }
 
-    /// The pipeline reported `error`; a broken socket says why the connection is about to be lost.
-    mutating func errorCaught(_ error: any Error) {
-        guard !self.closed, self.lossReason == nil, let error = error as? IOError else { return }
+    /// The pipeline reported `error`: a broken socket says why the connection is about to be lost; anything else
+    /// is a connection error NIOHTTP2 found (it has sent GOAWAY, but leaves the close to its user).
+    mutating func errorCaught(_ error: any Error) -> Action {
+        guard !self.closed else { return .none }
+        guard let error = error as? IOError else {
+            self.closed = true
+            (self.idleDeadline, self.pingDeadline, self.ackDeadline) = (nil, nil, nil)
+            if self.lossReason == nil { self.lossReason = .protocolError }
+            return .close(goAway: nil, lastStreamID: self.lastStreamID, cancelling: self.lossReason!)
+        }
+        guard self.lossReason == nil else { return .none }
         switch error.errnoCode {
         case ECONNRESET: self.lossReason = .clientReset
         case ETIMEDOUT, EHOSTUNREACH, ENETUNREACH: self.lossReason = .clientUnreachable
         default: break
         }
+        return .none
     }
 
     /// The connection closed.
