@@ -106,19 +106,9 @@ extension Driver {
             _ = try? await stream.waitFor("chunk 1\n", timeout: .seconds(30))
         }
         if moment != .complete && resetsAlone { await stream.reset() }
-        self.tally.withLockedValue { tally in
-            tally.requests += 1
-            tally.byMoment[moment, default: 0] += 1
-            if moment == .complete {
-                if !completed {
-                    tally.failedCompletions += 1
-                    if tally.failures.count < 5 {
-                        tally.failures.append("\(kind): \(stream.text.prefix(300).debugDescription)")
-                    }
-                }
-            } else if resetsAlone {
-                tally.leftByStreamReset += 1
-            }
+        // A stream left to its connection's end is counted with the connection's.
+        self.count(moment, completed: completed, kind: kind, received: stream.text) { tally in
+            if resetsAlone { tally.leftByStreamReset += 1 }
         }
     }
 }

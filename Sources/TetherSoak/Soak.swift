@@ -258,21 +258,22 @@ final class Driver: Sendable {
         } else {
             try? await connection.close()
         }
+        self.count(moment, completed: completed, kind: kind, received: connection.text) { tally in
+            if reset { tally.leftByRST += 1 } else { tally.leftByFIN += 1 }
+        }
+    }
+
+    /// Counts a request that ended at `moment`; `left` counts how it left, unless it was meant to complete.
+    func count(
+        _ moment: Soak.Moment, completed: Bool, kind: String, received: String, left: (inout Tally) -> Void
+    ) {
         self.tally.withLockedValue { tally in
             tally.requests += 1
             tally.byMoment[moment, default: 0] += 1
-            if moment == .complete {
-                if !completed {
-                    tally.failedCompletions += 1
-                    if tally.failures.count < 5 {
-                        tally.failures.append("\(kind): \(connection.text.prefix(300).debugDescription)")
-                    }
-                }
-            } else if reset {
-                tally.leftByRST += 1
-            } else {
-                tally.leftByFIN += 1
-            }
+            guard moment == .complete else { return left(&tally) }
+            guard !completed else { return }
+            tally.failedCompletions += 1
+            if tally.failures.count < 5 { tally.failures.append("\(kind): \(received.prefix(300).debugDescription)") }
         }
     }
 
