@@ -99,8 +99,12 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let action = self.machine.errorCaught(error)
         self.loss.reason = self.machine.lossReason
-        self.perform(action)
         context.fireErrorCaught(error)
+        guard action != .none else { return }
+        // NIOHTTP2 reports a connection error from inside its read loop; closing there leaves the streams it is
+        // still tracking for that read referenced by it, and leaks them. Close once the loop is done.
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { handler.value.perform(action) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
