@@ -10,6 +10,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The ceiling: the smallest correct SwiftNIO HTTP/1.1 hello server.
@@ -25,6 +26,18 @@ let package = Package(
         .executableTarget(
             name: "hummingbird-hello",
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        // The same framework's HTTP/2 server (HummingbirdHTTP2): h2c by prior knowledge, or TLS with ALPN h2/http1.1
+        // given a certificate; the hello route, and a /slow/ and /stats/ like tether-demo's.
+        .executableTarget(
+            name: "hummingbird-h2",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
         ),
         // Micro-benchmarks (package-benchmark): `swift package benchmark`.
         .executableTarget(

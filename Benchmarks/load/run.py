@@ -16,20 +16,47 @@
           writing as much to a new file in that directory from Python (the machine's ceiling).
   idle    tether and baseline, one at a time: 1,000 keep-alive connections that made one GET /hello/ each,
           left idle; resident memory with them open minus before.
+  h2hello N rounds of seven h2load runs on GET /hello/, one server at a time, each `h2load -c64 -m10 -t1
+          -D{seconds} --warm-up-time=2`: tether over h2c (prior knowledge) and hummingbird-h2 likewise; tether and
+          hummingbird-h2 over TLS (h2 by ALPN; a self-signed certificate made by openssl at run time, in a temporary
+          directory); then tether, baseline and hummingbird-hello over HTTP/1.1 with `--h1 -m1` (no pipelining,
+          as wrk). Requests/s, p50 and p99 (from h2load's per-request log), max, the server's CPU time per request
+          between the lines where h2load starts and ends its measured run, resident memory; Tether's set against
+          Hummingbird's of the same protocol, and the HTTP/1.1 ones against the baseline's, in the same round.
+  h2cancel tether: 1,000 streams on GET /slow/?ms=60000 over h2c, one at a time, each reset (RST_STREAM CANCEL)
+          20 ms after /stats/ shows its handler started; RST_STREAM -> cancel p50, p99, max (the server's
+          last_cancel_ns against CLOCK_MONOTONIC just before the send; h2_probe.py latency), and the cancellation
+          reasons. Then a few streams on hummingbird-h2: is a reset stream's handler cancelled at all?
+  h2wave  tether: 1,000 streams on GET /slow/?ms=60000 across 10 h2c connections, all started, then every one
+          reset at once, one send() per connection; from the first RST_STREAM sent until /stats/ shows 1,000 more
+          cancelled (polled), and until the last cancellation by the server's clock (h2_probe.py wave).
+  rapidreset tether and hummingbird-h2: 100,000 HEADERS+RST_STREAM pairs on GET /slow/?ms=60000 over h2c from 4
+          connections at once, each replaced when the server sends GOAWAY (h2_probe.py rapidreset, a child
+          process), made twice on the same server, while GET /hello/ is timed one after another over h2c (and
+          HTTP/1.1 where the server speaks it on that port): resident memory before and 1 s after the handlers of
+          each attack settle (the first attack's growth is the target's figure; the second's tells memory that
+          stays from memory that goes on growing), GOAWAYs, the handlers started and cancelled, hello latency
+          before and during the attacks; then whether the server closes a connection after its GOAWAY when the
+          client ignores it (h2_probe.py goaway).
 
-The three servers are products of the Benchmarks package (tether-demo through its path dependency on Tether),
-built release the same way: with the Swift runtime linked statically (--static-swift-stdlib), as servers are
-deployed, in Benchmarks/.build-static, and linked dynamically in Benchmarks/.build-dynamic. --linking picks
-one or both: hello measures each chosen, the other measurements use static if chosen, else dynamic.
+The servers are products of the Benchmarks package (tether-demo through its path dependency on Tether; baseline;
+hummingbird-hello and hummingbird-h2 on Hummingbird 2.28.1, the latter its HTTP/2 server, HummingbirdHTTP2, which
+serves h2c by prior knowledge only, or TLS with ALPN h2/http1.1, never both on one port), built release the same
+way: with the Swift runtime linked statically (--static-swift-stdlib), as servers are deployed, in
+Benchmarks/.build-static, and linked dynamically in Benchmarks/.build-dynamic. --linking picks one or both: hello
+measures each chosen, the other measurements (the HTTP/2 ones too) use static if chosen, else dynamic.
 Every measurement starts a fresh server on a free port of 127.0.0.1 and stops it afterwards, also on errors.
-Needs Python 3 (stdlib only), wrk, and Linux (/proc). Prints a markdown table and writes a JSON file;
-draw it with plot.py.
+Needs Python 3, wrk, and Linux (/proc); the HTTP/2 measurements also h2load and openssl (Debian's nghttp2-client and
+openssl) and the PyPI package h2, which h2_probe.py uses; the rest is stdlib only. Prints a markdown table and
+writes a JSON file; draw it with plot.py.
 
   python3 Benchmarks/load/run.py                       # the full default run, a few minutes after the builds
   python3 Benchmarks/load/run.py --skip-build --rounds 1 --seconds 2 --cancel-count 20 \\
       --wave-count 50 --upload-mib 64                  # a quick check
   python3 Benchmarks/load/run.py --only hello --rounds 1 --seconds 2 --output /tmp/hello.json
                                                        # the three servers, both linkings, briefly
+  python3 Benchmarks/load/run.py --only h2hello,h2cancel,h2wave,rapidreset --linking static --output /tmp/h2.json
+                                                       # the HTTP/2 measurements alone (~6 min after the builds)
 """
 import argparse
 import contextlib
@@ -56,15 +83,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 BENCHMARKS = os.path.join(ROOT, "Benchmarks")
 # The servers, in the order each hello round runs them, and their products in the Benchmarks package.
-PRODUCTS = {"tether": "tether-demo", "baseline": "baseline", "hummingbird": "hummingbird-hello"}
-SERVERS = list(PRODUCTS)
+PRODUCTS = {"tether": "tether-demo", "baseline": "baseline", "hummingbird": "hummingbird-hello",
+            "hummingbird-h2": "hummingbird-h2"}
+SERVERS = ["tether", "baseline", "hummingbird"]  # the HTTP/1.1 servers of hello and allocs
 COMPARED = [kind for kind in SERVERS if kind != "baseline"]  # set against the baseline in each hello round
 # How each linking mode is built: release, in a build folder of its own (Benchmarks/.build-MODE), so that the usual
 # .build stays as `swift build` and `swift test` leave it. Static is how servers are deployed.
 LINKINGS = {"static": ["--static-swift-stdlib"], "dynamic": []}
 # The servers each measurement starts: hello in each linking mode chosen, the others in the first.
 SECTION_SERVERS = {"hello": SERVERS, "allocs": SERVERS, "cancel": ["tether"], "wave": ["tether"],
-                   "upload": ["tether"], "idle": ["tether", "baseline"]}
+                   "upload": ["tether"], "idle": ["tether", "baseline"],
+                   "h2hello": ["tether", "baseline", "hummingbird", "hummingbird-h2"],
+                   "h2cancel": ["tether", "hummingbird-h2"], "h2wave": ["tether"],
+                   "rapidreset": ["tether", "hummingbird-h2"]}
+H2_SECTIONS = ["h2hello", "h2cancel", "h2wave", "rapidreset"]  # these need the PyPI package h2, and h2hello h2load
 # Counts a server's heap allocations when preloaded (malloc_count.c, built next to the servers).
 MALLOC_COUNT_SOURCE = os.path.join(HERE, "malloc_count.c")
 SECTIONS = list(SECTION_SERVERS)
@@ -74,6 +106,13 @@ MIB = 1 << 20
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ left next to the scripts
 import disconnect_probe as probe  # noqa: E402  (the sibling script: latency and wave)
+
+
+def h2_probe():
+    """The sibling script h2_probe.py, imported when first needed: it needs the PyPI package h2, the rest does not."""
+    import h2_probe as module
+
+    return module
 
 
 def log(*args):
@@ -155,19 +194,24 @@ def reset_hwm(pid):
 
 
 class Server:
-    """A server process (tether, baseline or hummingbird, as built for `linking`) on a free port: started, awaited
-    until GET /hello/ answers, stopped on exit."""
+    """A server process (tether, baseline, hummingbird or hummingbird-h2, as built for `linking`) on a free port:
+    started, awaited until GET /hello/ answers, stopped on exit. `tls` = (certificate, key) PEM files: the port
+    speaks TLS (ALPN h2 and http/1.1); hummingbird-h2 without them speaks h2c only."""
 
-    def __init__(self, kind, linking, temporary_directory=None, preload=None):
+    def __init__(self, kind, linking, temporary_directory=None, preload=None, tls=None, patience=None):
         self.kind = kind
+        self.tls = tls
+        self.patience = patience  # seconds from SIGTERM to SIGKILL, if not the usual
         self.port = free_port()
         self.env = dict(os.environ, LD_PRELOAD=preload) if preload else None
         if kind == "tether":
             self.argv = [binary(kind, linking), "--port", str(self.port), "--log-level", "warning"]
             if temporary_directory:
                 self.argv += ["--temporary-directory", temporary_directory]
-        else:  # the baseline and hummingbird-hello take the port alone, and log nothing below a warning
+        else:  # the baseline and the Hummingbird servers take the port alone, and log nothing below a warning
             self.argv = [binary(kind, linking), str(self.port)]
+        if tls:
+            self.argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
         self.proc = None
         self.log_file = None
         self.output = ""
@@ -194,11 +238,19 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} before answering: {self._read_log()}")
             try:
-                status, _, body = http_get(self.port, "/hello/", timeout=1.0)
+                if self.tls:
+                    status, _, body = https_get(self.port, "/hello/", timeout=1.0)
+                elif self.kind == "hummingbird-h2":
+                    status, body = h2c_get(self.port, "/hello/", timeout=1.0)
+                else:
+                    status, _, body = http_get(self.port, "/hello/", timeout=1.0)
                 if status == 200:
                     return
-            except OSError:
+            except (OSError, TimeoutError, ConnectionError):
                 pass
+            except Exception as error:  # an h2 protocol error: not ready, or not HTTP/2
+                if type(error).__module__.split(".")[0] not in ("h2", "h2_probe"):
+                    raise
             time.sleep(0.02)
         raise TimeoutError(f"{self.kind} did not answer GET /hello/ within {timeout} s")
 
@@ -212,7 +264,7 @@ class Server:
         if self.proc.poll() is None:
             # tether-demo drains requests in flight on SIGTERM (up to its 30 s grace period); after an error
             # there may be one (a /slow/ of the probe), so wait less before SIGKILL
-            patience = 10 if exc_type is None else 3
+            patience = self.patience or (10 if exc_type is None else 3)
             started = time.monotonic()
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -296,6 +348,28 @@ def http_get(port, path, timeout=5.0):
     with socket.create_connection((HOST, port), timeout=timeout) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         return read_response(s)
+
+
+def https_get(port, path, timeout=5.0):
+    """GET over TLS (ALPN http/1.1), without verifying the certificate: the benchmarks' own, made at run time."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection((HOST, port), timeout=timeout) as raw, context.wrap_socket(raw) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        return read_response(s)
+
+
+def h2c_get(port, path, timeout=5.0):
+    """(status, body) of a GET over h2c, prior knowledge (h2_probe.py)."""
+    client = h2_probe().H2Client(port, timeout=timeout)
+    try:
+        return client.get(path, timeout=timeout)
+    finally:
+        client.close()
 
 
 # ---------------------------------------------------------------- hello
@@ -658,6 +732,477 @@ def run_idle(args):
     return {kind: idle_one(kind, args.linkings[0], args.idle_count) for kind in SECTION_SERVERS["idle"]}
 
 
+# ---------------------------------------------------------------- HTTP/2: h2hello (h2load)
+
+# The runs of each h2hello round, in this order: (label, server, TLS, what h2load speaks).
+H2HELLO_RUNS = [
+    ("tether h2c", "tether", False, "h2c"),
+    ("hummingbird h2c", "hummingbird-h2", False, "h2c"),
+    ("tether h2 TLS", "tether", True, "h2"),
+    ("hummingbird h2 TLS", "hummingbird-h2", True, "h2"),
+    ("tether h1", "tether", False, "h1"),
+    ("baseline h1", "baseline", False, "h1"),
+    ("hummingbird h1", "hummingbird", False, "h1"),
+]
+H2HELLO_LABELS = [run[0] for run in H2HELLO_RUNS]
+# Each Tether run set against Hummingbird's of the same protocol, and the HTTP/1.1 runs against the baseline's.
+H2HELLO_VS_HUMMINGBIRD = {"tether h2c": "hummingbird h2c", "tether h2 TLS": "hummingbird h2 TLS",
+                          "tether h1": "hummingbird h1"}
+H2HELLO_VS_BASELINE = {"tether h1": "baseline h1", "hummingbird h1": "baseline h1"}
+H2HELLO_FIGURES = ["requests_per_s", "p50_ms", "p99_ms", "max_ms", "cpu_us_per_request", "errors", "rss_before_mib",
+                   "peak_rss_mib"]
+H2HELLO_RATIOS = ["requests_per_s", "cpu_us_per_request", "peak_rss_mib"]
+H2LOAD_PROTOCOL = {"h2c": "h2c", "h2": "h2", "h1": "http/1.1"}  # what h2load says it negotiated
+H2HELLO_COLUMNS = ["<round", "<run", "<protocol", "requests/s", "÷ hummingbird", "÷ baseline", "p50 ms", "p99 ms",
+                   "max ms", "CPU µs/request", "CPU ÷ hummingbird", "errors", "RSS before MiB", "peak RSS MiB"]
+
+
+def make_certificate(directory):
+    """A throwaway self-signed ECDSA P-256 certificate for 127.0.0.1, made with openssl: (certificate, key) paths."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def parse_h2load(text):
+    def find(pattern, cast=float, default=None):
+        m = re.search(pattern, text, re.MULTILINE)
+        return cast(m.group(1)) if m else default
+
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, "
+                  r"(\d+) timeout", text, re.MULTILINE)
+    if m is None or find(r"^finished in [\d.]+\w+, ([\d.]+) req/s") is None:
+        raise ValueError(f"could not parse h2load output:\n{text[-3000:]}")
+    total, started, done, succeeded, failed, errored, timeout = map(int, m.groups())
+    result = {
+        "requests_per_s": find(r"^finished in [\d.]+\w+, ([\d.]+) req/s"),
+        "requests": done,
+        "succeeded": succeeded,
+        "failed": failed,
+        "errored": errored,
+        "timeout": timeout,
+        "non_2xx": sum(find(rf"^status codes: .*?(\d+) {c}xx", int, 0) for c in "345"),
+        "protocol": find(r"^Application protocol: (\S+)", str),
+    }
+    m = re.search(r"^time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)",
+                  text, re.MULTILINE)
+    if m:
+        g = m.groups()
+        result |= {"min_ms": _to_ms(g[0], g[1]), "max_ms": _to_ms(g[2], g[3]), "mean_ms": _to_ms(g[4], g[5]),
+                   "sd_ms": _to_ms(g[6], g[7])}
+    return result
+
+
+def h2load_latencies(log_path):
+    """p50 and p99 in ms of the answered requests of an h2load --log-file (start µs, status, µs to the response's end)."""
+    elapsed = []
+    with open(log_path) as f:
+        for line in f:
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[1] != "-1":
+                elapsed.append(int(parts[2]))
+    if not elapsed:
+        return {"p50_ms": None, "p99_ms": None, "logged": 0}
+    elapsed.sort()
+    p = lambda q: elapsed[min(len(elapsed) - 1, int(q * len(elapsed)))] / 1000
+    return {"p50_ms": p(0.5), "p99_ms": p(0.99), "logged": len(elapsed)}
+
+
+def h2load(url, protocol, pid, args, log_path):
+    """One h2load run with a warm-up: its figures, and the server's CPU time between the lines where h2load says its
+    measured run starts and ends."""
+    cmd = ["h2load", "-c", str(args.h2_connections), "-t", "1", "-D", str(args.seconds),
+           f"--warm-up-time={args.h2_warm_up}", f"--log-file={log_path}"]
+    cmd += ["--h1", "-m", "1"] if protocol == "h1" else ["-m", str(args.h2_streams)]
+    cmd.append(url)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(args.seconds + args.h2_warm_up + 60, proc.kill)
+    watchdog.start()
+    lines, marks = [], {}
+
+    def mark():
+        try:
+            return cpu_seconds(pid), proc_status(pid)["VmRSS"]
+        except (OSError, KeyError, ValueError, IndexError):  # the server is gone, or a zombie without VmRSS
+            return None
+
+    try:
+        for line in proc.stdout:  # h2load flushes each of these lines as it happens
+            lines.append(line)
+            if "Main benchmark duration is started" in line:
+                marks["start"] = mark()
+            elif "Main benchmark duration is over" in line:
+                marks["end"] = mark()
+        proc.wait()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "".join(lines)
+    if marks.get("start", 0) is None or marks.get("end", 0) is None:
+        raise RuntimeError(f"the server exited during {shlex.join(cmd)}")
+    if proc.returncode != 0 or "start" not in marks or "end" not in marks:
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}): {text[-3000:]}")
+    return parse_h2load(text), marks, shlex.join(cmd)
+
+
+def h2hello_one(label, kind, tls, protocol, args, certificate, scratch):
+    with Server(kind, args.linkings[0], tls=certificate if tls else None) as server:
+        rss_idle = proc_status(server.pid)["VmRSS"]
+        url = f"{'https' if tls else 'http'}://{HOST}:{server.port}/hello/"
+        log_path = os.path.join(scratch, "h2load.log")
+        result, marks, command = h2load(url, protocol, server.pid, args, log_path)
+        result |= h2load_latencies(log_path)
+        os.unlink(log_path)
+        st = proc_status(server.pid)
+        cpu = marks["end"][0] - marks["start"][0]
+        result |= {
+            "command": command,
+            "errors": result["failed"] + result["errored"] + result["timeout"] + result["non_2xx"],
+            "cpu_s": cpu,
+            "cpu_us_per_request": cpu / result["requests"] * 1e6 if result["requests"] else None,
+            "rss_idle_mib": rss_idle / 1024,
+            "rss_before_mib": marks["start"][1] / 1024,  # after the warm-up, as the measured run starts
+            "rss_after_mib": marks["end"][1] / 1024,
+            "peak_rss_mib": st["VmHWM"] / 1024,
+            "threads": st["Threads"],
+        }
+    result.update(server.notes())
+    if result["protocol"] != H2LOAD_PROTOCOL[protocol]:
+        result["warning"] = f"h2load spoke {result['protocol']}, not {H2LOAD_PROTOCOL[protocol]}"
+    elif result["errors"]:
+        result["warning"] = f"{result['errors']} requests failed or were not answered 2xx"
+    if "warning" in result:
+        log(f"  WARNING: {label}: {result['warning']}")
+    return result
+
+
+def h2hello_ratios(runs):
+    def ratio(a, b, f):
+        return runs[a][f] / runs[b][f] if runs[a].get(f) is not None and runs[b].get(f) else None
+
+    return {"vs_hummingbird": {a: {f: ratio(a, b, f) for f in H2HELLO_RATIOS} for a, b in H2HELLO_VS_HUMMINGBIRD.items()},
+            "vs_baseline": {a: {f: ratio(a, b, f) for f in H2HELLO_RATIOS} for a, b in H2HELLO_VS_BASELINE.items()}}
+
+
+def h2hello_rows(round_):
+    rows = []
+    for label, kind, tls, protocol in H2HELLO_RUNS:
+        r = round_[label]
+        hb = round_["vs_hummingbird"].get(label, {})
+        base = round_["vs_baseline"].get(label, {})
+        rows.append([round_["round"], label, r.get("protocol") or H2LOAD_PROTOCOL[protocol], fmt(r["requests_per_s"], 0),
+                     fmt(hb.get("requests_per_s"), 3) if hb else "", fmt(base.get("requests_per_s"), 3) if base else "",
+                     fmt(r["p50_ms"], 3), fmt(r["p99_ms"], 3), fmt(r["max_ms"], 2), fmt(r["cpu_us_per_request"], 1),
+                     fmt(hb.get("cpu_us_per_request"), 3) if hb else "", fmt(r["errors"], 0), fmt(r["rss_before_mib"], 1),
+                     fmt(r["peak_rss_mib"], 1)])
+    return rows
+
+
+def run_h2hello(args):
+    rounds = []
+    scratch = tempfile.mkdtemp(prefix="tether-h2-")
+    try:
+        certificate = make_certificate(scratch)
+        log("\n".join(table(None, H2HELLO_COLUMNS, [])))
+        for index in range(1, args.rounds + 1):
+            round_ = {"round": index, "linking": args.linkings[0]}
+            for label, kind, tls, protocol in H2HELLO_RUNS:
+                try:
+                    round_[label] = h2hello_one(label, kind, tls, protocol, args, certificate, scratch)
+                except RuntimeError as error:  # once more, with a new server; the failure stays in the results
+                    log(f"  {label}: {error}; once more")
+                    round_[label] = h2hello_one(label, kind, tls, protocol, args, certificate, scratch)
+                    round_[label]["note"] = f"the first attempt failed: {error}"
+            round_ |= h2hello_ratios(round_)
+            rounds.append(round_)
+            for row in h2hello_rows(round_):
+                log(table_row(row))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    medians = {"round": "median", "linking": args.linkings[0], "rounds": len(rounds)}
+    medians |= {label: {f: med([r[label].get(f) for r in rounds]) for f in H2HELLO_FIGURES} | {"protocol": rounds[0][label].get("protocol")}
+                for label in H2HELLO_LABELS}
+    for key in ("vs_hummingbird", "vs_baseline"):
+        medians[key] = {a: {f: med([r[key][a][f] for r in rounds]) for f in H2HELLO_RATIOS} for a in rounds[0][key]}
+    return {"seconds": args.seconds, "warm_up_s": args.h2_warm_up,
+            "h2load": f"h2load -c {args.h2_connections} -m {args.h2_streams} -t 1 -D {args.seconds} "
+                      f"--warm-up-time={args.h2_warm_up} (HTTP/1.1: --h1 -m 1, no pipelining)",
+            "certificate": "self-signed ECDSA P-256, made by openssl at run time",
+            "linking": args.linkings[0], "runs": H2HELLO_LABELS, "rounds": rounds, "medians": medians}
+
+
+# ---------------------------------------------------------------- HTTP/2: h2cancel, h2wave (h2_probe.py)
+
+
+def run_h2cancel(args):
+    p = h2_probe()
+    with Server("tether", args.linkings[0]) as server:
+        result = p.latency(server.port, args.h2cancel_count)
+    result.update(server.notes())
+    result["targets"] = {"p50_ms <= 0.1": result["p50_ms"] <= 0.1, "p99_ms <= 1": result["p99_ms"] <= 1.0}
+    problems = []
+    if result["cancelled"] != args.h2cancel_count or result["completed"] != 0:
+        problems.append(f"expected {args.h2cancel_count} cancelled and 0 completed, server says {result['server_stats']}")
+    reasons = result["server_reasons"]
+    if reasons is not None and reasons.get("stream_reset", 0) != args.h2cancel_count:
+        problems.append(f"cancellation reasons {reasons}, expected stream_reset {args.h2cancel_count}")
+    if problems:
+        result["warning"] = "; ".join(problems)
+        log(f"  WARNING: {result['warning']}")
+    log(f"  tether: RST_STREAM -> cancel over {result['count']} streams ({result['connections']} connections): "
+        f"p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms, max {result['max_ms']:.3f} ms; reasons {reasons}")
+    # Hummingbird: is the handler of a reset stream cancelled at all? A few streams, a short wait for each.
+    # it keeps the handlers of reset streams sleeping, which its graceful shutdown waits for: 2 s, then SIGKILL
+    with Server("hummingbird-h2", args.linkings[0], patience=2) as server:
+        try:
+            peer = p.latency(server.port, args.h2cancel_peer_count, stats_protocol="h2c", timeout=2.0)
+            peer["cancelled_on_reset"] = True
+            log(f"  hummingbird-h2: p50 {peer['p50_ms']:.3f} ms, p99 {peer['p99_ms']:.3f} ms over {peer['count']} streams")
+        except TimeoutError as error:
+            stats = p.Stats(server.port, "h2c")
+            peer = {"cancelled_on_reset": False, "server_stats": stats(), "note": f"hummingbird-h2: {error}"}
+            stats.close()
+            log(f"  hummingbird-h2: the handler of a reset stream was not cancelled within 2 s: {peer['server_stats']}")
+    peer.update(server.notes())
+    peer.pop("samples_ms", None)
+    return {"tether": result, "hummingbird-h2": peer}
+
+
+def run_h2wave(args):
+    p = h2_probe()
+    with Server("tether", args.linkings[0]) as server:
+        fds_before = open_fds(server.pid)
+        result = p.wave(server.port, args.h2wave_count, args.h2wave_connections)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (open_fds(server.pid) or 0) > fds_before + 5:
+            time.sleep(0.05)
+        result["server_fds_before"], result["server_fds_after"] = fds_before, open_fds(server.pid)
+    result.update(server.notes())
+    result["targets"] = {"polled_after_first_rst_ms <= 50": result["polled_after_first_rst_ms"] <= 50}
+    if result["cancelled"] != args.h2wave_count:
+        result["warning"] = f"{result['cancelled']} of {args.h2wave_count} cancelled"
+        log(f"  WARNING: {result['warning']}")
+    log(f"  tether: {result['count']} streams on {result['connections']} connections reset at once: {result['cancelled']} "
+        f"cancelled, the last {result['last_cancel_after_first_rst_ms']:.2f} ms after the first RST_STREAM (server's clock), "
+        f"seen by polling /stats/ after {result['polled_after_first_rst_ms']:.2f} ms; reasons {result['server_reasons']}")
+    return result
+
+
+# ---------------------------------------------------------------- HTTP/2: rapidreset
+
+
+class HelloMonitor(threading.Thread):
+    """GET /hello/ one after another, over one h2c connection and (where the server speaks it) one HTTP/1.1 keep-alive
+    connection, each made again after an error; each answer's latency is kept under the phase it fell in."""
+
+    def __init__(self, port, http1):
+        super().__init__(daemon=True)
+        self.port, self.http1 = port, http1
+        self.phase = "before"
+        self.samples = {}  # (phase, protocol) -> [latency ms]
+        self.failures = {}  # (phase, protocol) -> [error]
+        self.answered_at = {}  # phase -> [monotonic s of each answer]
+        self.stop_event = threading.Event()
+
+    def get_h1(self, state):
+        if state.get("h1") is None:
+            state["h1"] = socket.create_connection((HOST, self.port), timeout=5)
+        state["h1"].sendall(b"GET /hello/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, _ = read_response(state["h1"])
+        return status
+
+    def get_h2c(self, state):
+        if state.get("h2c") is None or not state["h2c"].usable:
+            if state.get("h2c") is not None:
+                state["h2c"].close()
+            state["h2c"] = h2_probe().H2Client(self.port, timeout=5)
+        status, _ = state["h2c"].get("/hello/", timeout=5)
+        return status
+
+    def run(self):
+        state = {}
+        protocols = [("h2c", self.get_h2c)] + ([("h1", self.get_h1)] if self.http1 else [])
+        try:
+            while not self.stop_event.is_set():
+                for name, get in protocols:
+                    phase = self.phase
+                    started = time.perf_counter()
+                    try:
+                        status = get(state)
+                        if status != 200:
+                            raise ValueError(f"status {status}")
+                        self.samples.setdefault((phase, name), []).append((time.perf_counter() - started) * 1e3)
+                        self.answered_at.setdefault(phase, []).append(time.monotonic())
+                    except Exception as error:  # noqa: BLE001  (counted; the connection is made again)
+                        self.failures.setdefault((phase, name), []).append(f"{type(error).__name__}: {error}")
+                        old = state.pop(name, None)
+                        with contextlib.suppress(Exception):
+                            old.close()
+                        time.sleep(0.01)
+                self.stop_event.wait(0.005)
+        finally:
+            for connection in state.values():
+                with contextlib.suppress(Exception):
+                    connection.close()
+
+    def summary(self, phases, windows=()):
+        """Latencies of the answers in these phases; the longest time without an answer within each window."""
+        result = {}
+        for name in ("h2c", "h1"):
+            samples = sorted(x for phase in phases for x in self.samples.get((phase, name), []))
+            failures = [x for phase in phases for x in self.failures.get((phase, name), [])]
+            if not samples and not failures:
+                continue
+            p = (lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]) if samples else (lambda q: None)
+            result[name] = {"answered": len(samples), "failed": len(failures), "failures": failures[:5],
+                            "p50_ms": p(0.5), "p99_ms": p(0.99), "max_ms": samples[-1] if samples else None}
+        gaps = []
+        for started, ended in windows:
+            times = sorted([started, ended] + [t for phase in phases for t in self.answered_at.get(phase, [])
+                                               if started <= t <= ended])
+            gaps.append(max(b - a for a, b in zip(times, times[1:])) * 1e3)
+        if gaps:
+            result["longest_gap_ms"] = max(gaps)
+        return result
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak_kib, self.stop_event = pid, 0, threading.Event()
+
+    def run(self):
+        while not self.stop_event.is_set():
+            with contextlib.suppress(OSError):
+                self.peak_kib = max(self.peak_kib, proc_status(self.pid)["VmRSS"])
+            self.stop_event.wait(0.01)
+
+
+def rapidreset_one(kind, args):
+    p = h2_probe()
+    stats_protocol = "h2c" if kind == "hummingbird-h2" else "h1"
+    attacks, rss_after, windows = [], [], []
+    with Server(kind, args.linkings[0], patience=2 if kind == "hummingbird-h2" else None) as server:
+        fds_before = open_fds(server.pid)
+        stats = p.Stats(server.port, stats_protocol)
+        monitor = HelloMonitor(server.port, http1=kind != "hummingbird-h2")
+        sampler = RssSampler(server.pid)
+        try:
+            monitor.start()
+            time.sleep(1.0)  # hello latency before the attack, and the monitor's connections made
+            before = stats()
+            rss_before = proc_status(server.pid)["VmRSS"]
+            sampler.start()
+            for repeat in range(1, args.rapidreset_repeats + 1):
+                monitor.phase = f"attack {repeat}"
+                attack_started = time.monotonic()
+                cmd = [sys.executable, os.path.join(HERE, "h2_probe.py"), "rapidreset", "--port", str(server.port),
+                       "--count", str(args.rapidreset_pairs), "--connections", str(args.rapidreset_connections), "--json"]
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+                attack_ended = time.monotonic()
+                monitor.phase = f"after {repeat}"
+                windows.append((attack_started, attack_ended))
+                if done.returncode != 0:
+                    raise RuntimeError(f"{shlex.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
+                attacks.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                # every handler the attack started should end: wait (bounded) until none is left running
+                deadline = time.monotonic() + 5
+                while True:
+                    current = stats()
+                    running = current["started"] - current["completed"] - current["cancelled"]
+                    if running <= 0 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                attacks[-1]["handlers_settled_after_s"] = time.monotonic() - attack_ended
+                time.sleep(1.0)
+                rss_after.append(proc_status(server.pid)["VmRSS"])
+                log(f"  {kind}: attack {repeat}: {attacks[-1]['pairs_sent']} pairs in {attacks[-1]['seconds']:.2f} s, "
+                    f"RSS after {rss_after[-1] / 1024:.1f} MiB")
+            after = stats()
+            monitor.phase = "goaway check"
+            goaway = p.goaway_check(server.port)
+        finally:
+            monitor.stop_event.set()
+            sampler.stop_event.set()
+            monitor.join(timeout=10)
+            sampler.join(timeout=5)
+            stats.close()
+        time.sleep(0.5)  # the monitor's connections closed too
+        fds_after = open_fds(server.pid)
+    goaways = {}
+    for attack in attacks:
+        for code, count in attack["goaways"].items():
+            goaways[code] = goaways.get(code, 0) + count
+    repeats = len(attacks)
+    result = {
+        "attacks": attacks,
+        "pairs_sent": sum(a["pairs_sent"] for a in attacks),
+        "attack_seconds": sum(a["seconds"] for a in attacks),
+        "connections": sum(a["connections"] for a in attacks),
+        "goaways": goaways,
+        "closed_without_goaway": sum(a["closed_without_goaway"] for a in attacks),
+        "server_started": after["started"] - before["started"],
+        "server_cancelled": after["cancelled"] - before["cancelled"],
+        "server_completed": after["completed"] - before["completed"],
+        "handlers_still_running": after["started"] - after["completed"] - after["cancelled"],
+        "server_reasons": p.reasons_delta(before, after),
+        "rss_before_mib": rss_before / 1024,
+        "rss_peak_mib": max([sampler.peak_kib] + rss_after) / 1024,
+        "rss_after_each_mib": [x / 1024 for x in rss_after],
+        "rss_after_mib": rss_after[0] / 1024,
+        "rss_growth_mib": (rss_after[0] - rss_before) / 1024,  # after the first attack: the target's figure
+        # each repeat is the same attack again: a server that keeps nothing of an attack grows by ~0 from the second on
+        "rss_growth_per_repeat_mib": (rss_after[-1] - rss_after[0]) / 1024 / (repeats - 1) if repeats > 1 else None,
+        "server_fds_before": fds_before,
+        "server_fds_after": fds_after,
+        "goaway_check": goaway,
+        "hello_before": monitor.summary(["before"]),
+        "hello_during": monitor.summary([f"attack {i}" for i in range(1, repeats + 1)], windows),
+        "hello_after": monitor.summary([f"after {i}" for i in range(1, repeats + 1)]),
+    }
+    result.update(server.notes())
+    result["targets"] = {"rss_growth_mib <= 16": result["rss_growth_mib"] <= 16}
+    during = result["hello_during"]
+    problems = []
+    if any(during.get(name, {}).get("failed") for name in ("h2c", "h1")):
+        problems.append("hello failed during the attack: " + ", ".join(
+            f"{name} {during[name]['failed']}" for name in ("h2c", "h1") if during.get(name, {}).get("failed")))
+    if not any(during.get(name, {}).get("answered") for name in ("h2c", "h1")):
+        problems.append("hello was not answered during the attack")
+    if result["handlers_still_running"] > 0:
+        problems.append(f"{result['handlers_still_running']} /slow/ handlers still running 6 s after the attack")
+    if result["rss_growth_per_repeat_mib"] is not None and result["rss_growth_per_repeat_mib"] > 2:
+        problems.append(f"resident memory grows by {result['rss_growth_per_repeat_mib']:.1f} MiB with each repeat "
+                        f"of the attack: {', '.join(f'{x:.1f}' for x in result['rss_after_each_mib'])} MiB")
+    if goaway["goaway_received"] and not goaway["closed_by_server"]:
+        problems.append(f"after its GOAWAY {goaway['goaways'][0]} the server left the connection open "
+                        f"({goaway['waited_s']} s; RFC 9113 5.4.1 has it close the connection)")
+    if problems:
+        result["warning"] = "; ".join(problems)
+        log(f"  WARNING: {kind}: {result['warning']}")
+    h2c = during.get("h2c", {})
+    log(f"  {kind}: {result['pairs_sent']} pairs in {result['attack_seconds']:.2f} s on {result['connections']} "
+        f"connections, GOAWAYs {goaways}, closed without GOAWAY {result['closed_without_goaway']}; handlers started "
+        f"{result['server_started']}, cancelled {result['server_cancelled']}, still running "
+        f"{result['handlers_still_running']}; RSS {rss_before / 1024:.1f} -> {result['rss_after_mib']:.1f} MiB "
+        f"(peak {result['rss_peak_mib']:.1f}); hello h2c during: {h2c.get('answered')} answered, {h2c.get('failed')} "
+        f"failed, p50 {fmt(h2c.get('p50_ms'), 3)} ms, p99 {fmt(h2c.get('p99_ms'), 3)} ms, max {fmt(h2c.get('max_ms'), 2)} ms")
+    return result
+
+
+def run_rapidreset(args):
+    return {kind: rapidreset_one(kind, args) for kind in SECTION_SERVERS["rapidreset"]}
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -679,9 +1224,16 @@ def machine():
     commit = None
     with contextlib.suppress(Exception):
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip() or None
+    uncommitted = None  # tracked files that differ from the commit: the servers were built from the work tree
+    with contextlib.suppress(Exception):
+        uncommitted = [line[3:] for line in subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=10).stdout.splitlines() if line.strip()]
     wrk_version = None
     with contextlib.suppress(Exception):
         wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+    h2load_version = None
+    with contextlib.suppress(Exception):
+        h2load_version = subprocess.run(["h2load", "--version"], capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
     return {
         "cores": os.cpu_count(),
         "cpu_model": model,
@@ -690,7 +1242,9 @@ def machine():
         "python": platform.python_version(),
         "swift": swift,
         "wrk": wrk_version,
+        "h2load": h2load_version,
         "commit": commit,
+        "uncommitted_changes": uncommitted,
         "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
     }
 
@@ -735,7 +1289,9 @@ def report(results):
     out.append(f"- command: `{results['command']}`")
     out.append(f"- machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_gib']} GiB, {m['kernel']}")
     out.append(f"- load average at start / end: {results['loadavg_start']} / {results.get('loadavg_end')}")
-    out.append(f"- {m['swift']}; {m['wrk']}; commit {m['commit']}")
+    out.append(f"- {m['swift']}; {m['wrk']}; {m.get('h2load')}; commit {m['commit']}"
+               + (f" with {len(m['uncommitted_changes'])} files changed in the work tree"
+                  if m.get("uncommitted_changes") else ""))
     linkings = results["settings"]["linkings"]
     out.append(f"- Swift runtime linked {linkings[0]}" if len(linkings) == 1 else
                f"- Swift runtime linked {' and '.join(linkings)} for hello, {linkings[0]} for the other measurements")
@@ -780,6 +1336,7 @@ def report(results):
                            f"{r['rss_delta_mib']:.1f}", f"{r['rss_per_connection_kib']:.1f}",
                            f"{r['server_fds_before']} / {r['server_fds_idle']} / {r['server_fds_after_close']}"]
                           for name, r in measured])
+    out += h2_report(results)
     problems = []
     for name in SECTIONS:
         section = results.get(name)
@@ -798,6 +1355,67 @@ def report(results):
     return "\n".join(out)
 
 
+def h2_report(results):
+    out = []
+    h = results.get("h2hello")
+    if h and "rounds" in h:
+        out += table(f"h2hello: GET /hello/, {h['h2load']}, {h['linking']} linking; Tether ÷ Hummingbird of the same "
+                     f"protocol, HTTP/1.1 ÷ the baseline, in the same round", H2HELLO_COLUMNS,
+                     [row for r in h["rounds"] + [h["medians"]] for row in h2hello_rows(r)])
+    c = results.get("h2cancel")
+    if c and "p50_ms" in c.get("tether", {}):
+        t, peer = c["tether"], c.get("hummingbird-h2", {})
+        rows = [["tether", t["count"], t["connections"], f"{t['p50_ms']:.3f}", f"{t['p99_ms']:.3f}", f"{t['max_ms']:.3f}",
+                 f"{t['mean_ms']:.3f}", f"{t['cancelled']} / {t['completed']}", t.get("server_reasons"),
+                 "yes" if all(t["targets"].values()) else "no"]]
+        if peer.get("cancelled_on_reset"):
+            rows.append(["hummingbird-h2", peer["count"], peer["connections"], f"{peer['p50_ms']:.3f}", f"{peer['p99_ms']:.3f}",
+                         f"{peer['max_ms']:.3f}", f"{peer['mean_ms']:.3f}", f"{peer['cancelled']} / {peer['completed']}", "-", "-"])
+        elif peer:
+            st = peer.get("server_stats", {})
+            rows.append(["hummingbird-h2", "-", "-", "not cancelled", "", "", "",
+                         f"{st.get('cancelled')} / {st.get('completed')} (started {st.get('started')})", "-", "-"])
+        out += table("h2cancel: RST_STREAM -> handler cancelled, GET /slow/?ms=60000 over h2c one stream at a time",
+                     ["<server", "streams", "connections", "p50 ms", "p99 ms", "max ms", "mean ms",
+                      "<cancelled / completed", "<reasons", "<p50 ≤ 0.1 ms and p99 ≤ 1 ms"], rows)
+    w = results.get("h2wave")
+    if w and "cancelled" in w:
+        out += table("h2wave: streams on GET /slow/?ms=60000 over h2c, all reset at once (one send per connection)",
+                     ["streams", "connections", "cancelled", "first RST -> last cancel ms (server clock)",
+                      "first RST -> seen in /stats/ ms", "<≤ 50 ms", "<reasons", "<server fds before / after"],
+                     [[w["count"], w["connections"], w["cancelled"], f"{w['last_cancel_after_first_rst_ms']:.2f}",
+                       f"{w['polled_after_first_rst_ms']:.2f}", "yes" if all(w["targets"].values()) else "no",
+                       w.get("server_reasons"), f"{w['server_fds_before']} / {w['server_fds_after']}"]])
+    r = results.get("rapidreset")
+    if r and any("attacks" in r.get(kind, {}) for kind in SECTION_SERVERS["rapidreset"]):
+        rows = []
+        for kind in SECTION_SERVERS["rapidreset"]:
+            x = r.get(kind, {})
+            if "attacks" not in x:
+                continue
+            d, b, g = x["hello_during"], x["hello_before"], x["goaway_check"]
+            hello = lambda part, name: (f"{part[name]['answered']} ok, {part[name]['failed']} failed, "
+                                        f"{fmt(part[name]['p50_ms'], 2)} / {fmt(part[name]['p99_ms'], 2)} / "
+                                        f"{fmt(part[name]['max_ms'], 1)}") if name in part else "-"
+            rows.append([kind, f"{len(x['attacks'])} × {x['attacks'][0]['pairs_sent']}", f"{x['attack_seconds']:.1f}",
+                         x["connections"], ", ".join(f"{k} {v}" for k, v in x["goaways"].items()) or "0",
+                         x["closed_without_goaway"],
+                         f"{x['server_started']} / {x['server_cancelled']} / {x['handlers_still_running']}",
+                         f"{x['rss_before_mib']:.1f} / " + " / ".join(f"{v:.1f}" for v in x["rss_after_each_mib"]),
+                         f"{x['rss_growth_mib']:.1f}", fmt(x["rss_growth_per_repeat_mib"], 1),
+                         hello(b, "h2c"), hello(d, "h2c"), hello(d, "h1"), fmt(d.get("longest_gap_ms"), 1),
+                         ("closes" if g["closed_by_server"] else "left open") if g["goaway_received"] else "no GOAWAY",
+                         f"{x['server_fds_before']} / {x['server_fds_after']}"])
+        out += table("rapidreset: HEADERS + RST_STREAM pairs on GET /slow/?ms=60000 over h2c, the same attack repeated, "
+                     "while GET /hello/ is timed; hello: answered, failed, p50 / p99 / max ms",
+                     ["<server", "<attacks × pairs", "seconds", "connections", "<GOAWAYs", "closed without GOAWAY",
+                      "<handlers started / cancelled / still running", "<RSS before / after each attack MiB",
+                      "growth MiB (≤ 16)", "growth per repeat MiB", "<hello h2c before", "<hello h2c during",
+                      "<hello h1 during", "longest hello gap ms", "<after GOAWAY, ignored", "<server fds before / after"],
+                     rows)
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -805,7 +1423,7 @@ def binaries_needed(only, linkings):
     """(linking, server) of each binary that the chosen measurements start, in build order."""
     wanted = {(linking, kind) for name in only for linking in (linkings if name == "hello" else linkings[:1])
               for kind in SECTION_SERVERS[name]}
-    return [(linking, kind) for linking in linkings for kind in SERVERS if (linking, kind) in wanted]
+    return [(linking, kind) for linking in linkings for kind in PRODUCTS if (linking, kind) in wanted]
 
 
 def build(needed):
@@ -814,6 +1432,12 @@ def build(needed):
         os.makedirs(build_folder(linking), exist_ok=True)
         subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", os.path.join(build_folder(linking), "malloc_count.so"),
                         MALLOC_COUNT_SOURCE], check=True)
+    for linking in sorted({linking for linking, _ in needed}):
+        # SwiftPM keeps its build plan (release.yaml) while the Benchmarks package's own files are unchanged, and then
+        # misses a source file added to Tether (the path dependency): "cannot find 'X' in scope". Planning anew costs
+        # seconds, not a rebuild.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(build_folder(linking), "release.yaml"))
     for linking, kind in needed:
         cmd = ["swift", "build", "-c", "release", *LINKINGS[linking],
                "--scratch-path", os.path.relpath(build_folder(linking), BENCHMARKS), "--product", PRODUCTS[kind]]
@@ -844,6 +1468,22 @@ def main():
     parser.add_argument("--wave-count", type=int, default=1000, help="wave: concurrent clients (default 1000)")
     parser.add_argument("--upload-mib", type=int, default=1024, help="upload: MiB to upload (default 1024)")
     parser.add_argument("--idle-count", type=int, default=1000, help="idle: keep-alive connections (default 1000)")
+    parser.add_argument("--h2-connections", type=int, default=64, help="h2hello: h2load connections (default 64)")
+    parser.add_argument("--h2-streams", type=int, default=10,
+                        help="h2hello: h2load concurrent streams per HTTP/2 connection (default 10; HTTP/1.1 runs 1)")
+    parser.add_argument("--h2-warm-up", type=int, default=2, help="h2hello: h2load --warm-up-time seconds (default 2)")
+    parser.add_argument("--h2cancel-count", type=int, default=1000, help="h2cancel: streams, one at a time (default 1000)")
+    parser.add_argument("--h2cancel-peer-count", type=int, default=5,
+                        help="h2cancel: streams reset on hummingbird-h2, to see whether it cancels (default 5)")
+    parser.add_argument("--h2wave-count", type=int, default=1000, help="h2wave: streams (default 1000)")
+    parser.add_argument("--h2wave-connections", type=int, default=10, help="h2wave: connections (default 10)")
+    parser.add_argument("--rapidreset-pairs", type=int, default=100000,
+                        help="rapidreset: HEADERS+RST_STREAM pairs per server (default 100000)")
+    parser.add_argument("--rapidreset-connections", type=int, default=4,
+                        help="rapidreset: attacking connections at once (default 4)")
+    parser.add_argument("--rapidreset-repeats", type=int, default=2,
+                        help="rapidreset: times the attack is made on the same server, to tell growth that stays "
+                             "from growth that goes on (default 2)")
     parser.add_argument("--output", default=os.path.join("Benchmarks", "load", "results.json"),
                         help="JSON results, relative to the repository root unless absolute (default Benchmarks/load/results.json)")
     args = parser.parse_args()
@@ -851,7 +1491,9 @@ def main():
     unknown = [s for s in only if s not in SECTIONS]
     if unknown:
         parser.error(f"--only: unknown {unknown}; choose from {SECTIONS}")
-    for name in ("rounds", "seconds", "cancel_count", "wave_count", "upload_mib", "idle_count"):
+    for name in ("rounds", "seconds", "cancel_count", "wave_count", "upload_mib", "idle_count", "h2_connections",
+                 "h2_streams", "h2_warm_up", "h2cancel_count", "h2cancel_peer_count", "h2wave_count",
+                 "h2wave_connections", "rapidreset_pairs", "rapidreset_connections", "rapidreset_repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     output = args.output if os.path.isabs(args.output) else os.path.join(ROOT, args.output)
@@ -866,6 +1508,15 @@ def main():
             raise SystemExit(f"{binary(kind, linking)} is missing: build it, or drop --skip-build")
     if "hello" in only and not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
+    if "h2hello" in only:
+        for tool, package in (("h2load", "nghttp2-client"), ("openssl", "openssl")):
+            if not shutil.which(tool):
+                raise SystemExit(f"{tool} is missing: apt-get install -y {package}")
+    if any(name in only for name in H2_SECTIONS):
+        try:
+            h2_probe()
+        except ImportError as error:
+            raise SystemExit(f"{error}: the HTTP/2 measurements need the PyPI package h2 (pip install h2)")
     raise_nofile(max(args.wave_count, args.idle_count) + 1024)
 
     results = {
@@ -875,7 +1526,9 @@ def main():
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "settings": {k: v for k, v in vars(args).items()} | {"only": only},
     }
-    runners = {"hello": run_hello, "allocs": run_allocs, "cancel": run_cancel, "wave": run_wave, "upload": run_upload, "idle": run_idle}
+    runners = {"hello": run_hello, "allocs": run_allocs, "cancel": run_cancel, "wave": run_wave, "upload": run_upload,
+               "idle": run_idle, "h2hello": run_h2hello, "h2cancel": run_h2cancel, "h2wave": run_h2wave,
+               "rapidreset": run_rapidreset}
     failed = False
     started = time.monotonic()
     for name in SECTIONS:
