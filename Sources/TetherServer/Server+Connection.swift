@@ -23,7 +23,7 @@ extension Server {
         }
         switch negotiated {
         case .http1(let inbox): await self.serveHTTP1(channel, inbox, secure: secure)
-        case .http2(let multiplexer): await self.serveHTTP2(channel, multiplexer, secure: secure)
+        case .http2(let requests): await self.serveHTTP2(channel, requests, secure: secure)
         }
     }
 

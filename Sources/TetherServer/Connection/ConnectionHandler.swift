@@ -158,7 +158,6 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     handler.current?.disconnected(reason)
                 }
                 handler.current = nil
-                handler.closeRequests()
             }
             context.fireChannelInactive()
             return

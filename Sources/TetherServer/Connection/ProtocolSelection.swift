@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP2
 import NIOSSL
 import NIOTLS
 
