@@ -25,7 +25,8 @@ import Testing
         server.standardError = log
         try server.run()
         defer { server.terminate() }
-        let port = try #require(HTTP2ChurnTests.listeningPort(log.fileHandleForReading), "tether-demo did not listen")
+        let port = try #require(
+            await HTTP2ChurnTests.listeningPort(log.fileHandleForReading), "tether-demo did not listen")
         // The access log goes on: drained, so that a full pipe never stops the server.
         log.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
         defer { log.fileHandleForReading.readabilityHandler = nil }
