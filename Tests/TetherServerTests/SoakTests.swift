@@ -1,32 +1,36 @@
 import Foundation
 import Testing
 
-/// The soak, run in its own process so that its descriptor and memory counts are its own.
-@Suite struct SoakTests {
-    /// Over HTTP/1.1, and over HTTP/2, where streams also leave by RST_STREAM and connections by GOAWAY.
-    @Test(.timeLimit(.minutes(3)), arguments: [false, true])
-    func aShortSoakLeaksNothing(http2: Bool) async throws {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let soak = directory.appendingPathComponent("tether-soak")
-        try #require(FileManager.default.isExecutableFile(atPath: soak.path), "build tether-soak first: \(soak.path)")
-        let process = Process()
-        process.executableURL = soak
-        // Scripts/sanitizers.sh raises the memory bound: AddressSanitizer's quarantine holds freed memory.
-        let memoryBound = ProcessInfo.processInfo.environment["TETHER_SOAK_MAX_RESIDENT_MIB"] ?? "128"
-        process.arguments =
-            ["--seconds", "15", "--concurrency", "64", "--max-resident-growth-mib", memoryBound]
-            + (http2 ? ["--http2"] : [])
-        let output = Pipe()
-        process.standardOutput = output
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
+extension SubprocessTests {
+    /// The soak, run in its own process so that its descriptor and memory counts are its own; one soak at a time, as
+    /// each takes a core and the other tests need the other.
+    @Suite(.serialized) struct SoakTests {
+        /// Over HTTP/1.1, and over HTTP/2, where streams also leave by RST_STREAM and connections by GOAWAY.
+        @Test(.timeLimit(.minutes(3)), arguments: [false, true])
+        func aShortSoakLeaksNothing(http2: Bool) async throws {
+            let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            let soak = directory.appendingPathComponent("tether-soak")
+            try #require(
+                FileManager.default.isExecutableFile(atPath: soak.path), "build tether-soak first: \(soak.path)")
+            let process = Process()
+            process.executableURL = soak
+            // Scripts/sanitizers.sh raises the memory bound: AddressSanitizer's quarantine holds freed memory.
+            let memoryBound = ProcessInfo.processInfo.environment["TETHER_SOAK_MAX_RESIDENT_MIB"] ?? "128"
+            process.arguments =
+                ["--seconds", "15", "--concurrency", "64", "--max-resident-growth-mib", memoryBound]
+                + (http2 ? ["--http2"] : [])
+            let output = Pipe()
+            process.standardOutput = output
+            let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+                do { try process.run() } catch { continuation.resume(throwing: error) }
+            }
+            // One line of figures: it fits in the pipe's buffer, so reading after the exit cannot block.
+            let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(status == 0, "\(report)")
+            #expect(report.hasSuffix("; OK\n"), "\(report)")
+            #expect(report.contains("left by FIN"))
+            if http2 { #expect(!report.contains("by RST_STREAM 0,") && !report.contains("by GOAWAY 0;"), "\(report)") }
         }
-        // One line of figures: it fits in the pipe's buffer, so reading after the exit cannot block.
-        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(status == 0, "\(report)")
-        #expect(report.hasSuffix("; OK\n"), "\(report)")
-        #expect(report.contains("left by FIN"))
-        if http2 { #expect(!report.contains("by RST_STREAM 0,") && !report.contains("by GOAWAY 0;"), "\(report)") }
     }
 }
