@@ -4,14 +4,6 @@ import NIOHTTP1
 import NIOHTTP2
 import TetherGateway
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Every decision an HTTP/1.1 connection makes, as a value: keep-alive, pipelining, half-close, the head,
 /// keep-alive, body-idle and request deadlines, the limits, and the status of every refusal.
 ///
@@ -309,16 +301,9 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     mutating func errorCaught(_ error: any Error) -> Action {
         guard self.phase != .closed else { return .none }
         if let error = error as? IOError {
-            switch error.errnoCode {
-            case ECONNRESET:
-                self.resetSeen = true
-                return self.end(.clientReset)
-            case ETIMEDOUT, EHOSTUNREACH, ENETUNREACH:
-                // Keepalive probes or TCP_USER_TIMEOUT gave up: the client's network is gone, not the client.
-                return self.end(.clientUnreachable)
-            default:
-                return self.end(.clientClosed)
-            }
+            let departure = error.departure
+            if departure == .clientReset { self.resetSeen = true }
+            return self.end(departure)
         }
         if error is NIOHTTP2Errors.StreamClosed {
             // The stream's channel closes next: the reason is settled then, with what its connection knows.

@@ -6,14 +6,6 @@ import NIOHTTP2
 import NIOPosix
 import TetherGateway
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 extension Exchange {
     /// The application's `send`: checks the order rules, then writes to the connection.
     ///
@@ -57,7 +49,7 @@ extension Exchange {
             self.disconnected(.clientClosed)
             throw ClientDisconnected()
         } catch let error as IOError {
-            self.disconnected(error.errnoCode == ECONNRESET ? .clientReset : .clientClosed)
+            self.disconnected(error.departure)
             throw ClientDisconnected()
         } catch is NIOHTTP2Errors.StreamClosed {
             self.disconnected(.streamReset)
@@ -92,6 +84,17 @@ extension Exchange {
             version: self.requestHead.version,
             status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
             headers: headers)
+    }
+}
+
+extension HTTPFields {
+    /// swift-http-types fields from NIO header fields, leaving out any whose name is not a token.
+    init(_ headers: HTTPHeaders) {
+        self.init()
+        self.reserveCapacity(headers.count)
+        for (name, value) in headers {
+            if let name = HTTPField.Name(name) { self.append(HTTPField(name: name, value: value)) }
+        }
     }
 }
 

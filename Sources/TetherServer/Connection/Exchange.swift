@@ -77,13 +77,7 @@ final class Exchange: CancellationSource, RequestTrailersSource {
 
     /// The body is complete, with `trailers` if it had any: they are kept before the end reaches the application.
     func bodyEnded(trailers: HTTPHeaders? = nil) {
-        let fields = trailers.map { headers in
-            var fields = HTTPFields()
-            for (name, value) in headers {
-                if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
-            }
-            return fields
-        }
+        let fields = trailers.map(HTTPFields.init)
         _ = self.carryOut(
             self.state.withLockedValue { state in
                 if let fields { state.trailers = fields }

@@ -2,14 +2,6 @@ import NIOCore
 import NIOHTTP2
 import TetherGateway
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Every decision an HTTP/2 connection makes above NIOHTTP2, as a value: the idle timeout, keepalive PINGs and
 /// their timeout, a client's GOAWAY, graceful shutdown, and why the connection was lost.
 ///
@@ -141,12 +133,8 @@ struct HTTP2ConnectionStateMachine<C: Clock> where C.Duration == Duration {
             if self.lossReason == nil { self.lossReason = .protocolError }
             return .close(goAway: nil, lastStreamID: self.lastStreamID, cancelling: self.lossReason!)
         }
-        guard self.lossReason == nil else { return .none }
-        switch error.errnoCode {
-        case ECONNRESET: self.lossReason = .clientReset
-        case ETIMEDOUT, EHOSTUNREACH, ENETUNREACH: self.lossReason = .clientUnreachable
-        default: break
-        }
+        // A plain close says nothing its streams would not assume.
+        if self.lossReason == nil, error.departure != .clientClosed { self.lossReason = error.departure }
         return .none
     }
 
