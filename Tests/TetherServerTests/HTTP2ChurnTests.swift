@@ -85,20 +85,10 @@ extension SubprocessTests {
         }
 
         static func churn(port: Int, connections: Int) async throws -> String {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
+            let (status, report) = try await SubprocessTests.run([
                 "python3", SilentClientTests.packageRoot.appendingPathComponent("Tests/Scripts/h2_churn.py").path,
                 "--port", "\(port)", "--connections", "\(connections)",
-            ]
-            let output = Pipe()
-            process.standardOutput = output
-            let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                do { try process.run() } catch { continuation.resume(throwing: error) }
-            }
-            // One short line: it fits in the pipe's buffer, so reading after the exit cannot block.
-            let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            ])
             #expect(status == 0, "\(report)")
             return report
         }

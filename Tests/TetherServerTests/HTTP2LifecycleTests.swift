@@ -12,12 +12,6 @@ import TetherWeb
 /// Graceful shutdown over HTTP/2: GOAWAY, streams in flight finish, idle connections close; when the grace period
 /// runs out, the streams still working are cancelled for `serverShutdown`.
 @Suite struct HTTP2LifecycleTests {
-    static let quiet: Logger = {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return logger
-    }()
-
     @Test func aGracefulShutdownLetsStreamsInFlightFinishAndClosesIdleConnections() async throws {
         let started = Latch()
         let release = Latch()
@@ -32,8 +26,8 @@ import TetherWeb
         configuration.lifespan = .off
         configuration.accessLog = false
         let server = Server(
-            application: WebApplication(router: router), configuration: configuration, logger: Self.quiet)
-        let group = ServiceGroup(services: [server], logger: Self.quiet)
+            application: WebApplication(router: router), configuration: configuration, logger: LifecycleTests.quiet)
+        let group = ServiceGroup(services: [server], logger: LifecycleTests.quiet)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let port = try await server.localAddress.port!
@@ -75,8 +69,8 @@ import TetherWeb
         configuration.lifespan = .off
         configuration.accessLog = false
         let server = Server(
-            application: WebApplication(router: router), configuration: configuration, logger: Self.quiet)
-        var groupConfiguration = ServiceGroupConfiguration(services: [server], logger: Self.quiet)
+            application: WebApplication(router: router), configuration: configuration, logger: LifecycleTests.quiet)
+        var groupConfiguration = ServiceGroupConfiguration(services: [server], logger: LifecycleTests.quiet)
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(200)
         let group = ServiceGroup(configuration: groupConfiguration)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -88,7 +82,7 @@ import TetherWeb
                 try await stream.sendHead(.GET, "/forever/", end: true)
             }
             #expect(await started.wait())
-            while running.value < 2 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(try await eventually { running.value == 2 })
 
             await group.triggerGracefulShutdown()
             try await client.waitForClose()

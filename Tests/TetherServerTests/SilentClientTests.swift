@@ -51,30 +51,12 @@ extension SubprocessTests {
 
         /// Runs the script to its end (it bounds its own waits), and returns its report and its whole output.
         static func runScript(demo: URL, mode: String) async throws -> (Report?, status: Int32, output: String) {
-            let outputFile = FileManager.default.temporaryDirectory
-                .appendingPathComponent("silent-client-\(mode)-\(getpid())-\(UUID().uuidString).json")
-            try Data().write(to: outputFile)
-            defer { try? FileManager.default.removeItem(at: outputFile) }
-            let output = try FileHandle(forWritingTo: outputFile)
-            defer { try? output.close() }
-
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                "python3", packageRoot.appendingPathComponent("Tests/Scripts/silent_client.py").path,
-                "--server", demo.path, "--mode", mode,
-            ]
-            process.standardOutput = output
-            let status: Int32 = try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
-                    process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                    do { try process.run() } catch { continuation.resume(throwing: error) }
-                }
-            } onCancel: {
-                // The script removes its namespaces and its server on SIGTERM, and when its parent ends.
-                if process.isRunning { process.terminate() }
-            }
-            let text = String(decoding: try Data(contentsOf: outputFile), as: UTF8.self)
+            // The script removes its namespaces and its server on SIGTERM, and when its parent ends.
+            let (status, text) = try await SubprocessTests.run(
+                [
+                    "python3", packageRoot.appendingPathComponent("Tests/Scripts/silent_client.py").path,
+                    "--server", demo.path, "--mode", mode,
+                ], showingErrors: true)
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             let line = text.split(separator: "\n").last.map { Data($0.utf8) } ?? Data()

@@ -12,21 +12,12 @@ extension SubprocessTests {
             let soak = directory.appendingPathComponent("tether-soak")
             try #require(
                 FileManager.default.isExecutableFile(atPath: soak.path), "build tether-soak first: \(soak.path)")
-            let process = Process()
-            process.executableURL = soak
             // Scripts/sanitizers.sh raises the memory bound: AddressSanitizer's quarantine holds freed memory.
             let memoryBound = ProcessInfo.processInfo.environment["TETHER_SOAK_MAX_RESIDENT_MIB"] ?? "128"
-            process.arguments =
+            let (status, report) = try await SubprocessTests.run(
                 ["--seconds", "15", "--concurrency", "64", "--max-resident-growth-mib", memoryBound]
-                + (http2 ? ["--http2"] : [])
-            let output = Pipe()
-            process.standardOutput = output
-            let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                do { try process.run() } catch { continuation.resume(throwing: error) }
-            }
-            // One line of figures: it fits in the pipe's buffer, so reading after the exit cannot block.
-            let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    + (http2 ? ["--http2"] : []),
+                executable: soak)
             #expect(status == 0, "\(report)")
             #expect(report.hasSuffix("; OK\n"), "\(report)")
             #expect(report.contains("left by FIN"))

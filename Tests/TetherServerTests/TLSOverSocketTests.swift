@@ -149,21 +149,8 @@ extension SubprocessTests {
 
         /// curl's standard output, once it exits 0.
         static func curl(_ arguments: [String]) async throws -> String {
-            let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("curl-\(UUID().uuidString)")
-            try Data().write(to: outputFile)
-            defer { try? FileManager.default.removeItem(at: outputFile) }
-            let output = try FileHandle(forWritingTo: outputFile)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            process.arguments = ["--max-time", "10"] + arguments
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                do { try process.run() } catch { continuation.resume(throwing: error) }
-            }
-            try output.close()
-            let text = String(decoding: try Data(contentsOf: outputFile), as: UTF8.self)
+            let (status, text) = try await SubprocessTests.run(
+                ["--max-time", "10"] + arguments, executable: URL(fileURLWithPath: "/usr/bin/curl"))
             #expect(status == 0, "curl \(arguments) exited \(status): \(text)")
             return text
         }
