@@ -27,9 +27,17 @@ public enum CancellationReason: UInt8, Sendable, Hashable, CaseIterable, CustomS
     /// The client's network went silent: TCP keepalive or `TCP_USER_TIMEOUT` gave up on it, or it left an HTTP/2
     /// PING unanswered.
     case clientUnreachable
-    /// The client broke HTTP/2 on its connection (a flood of resets or CONTINUATION frames, an oversized header
-    /// list, a bad frame): the connection was closed with GOAWAY, and its open streams' work with it.
+    /// The client broke its protocol: on HTTP/2 a flood of resets or CONTINUATION frames, an oversized header list
+    /// or a bad frame (the connection is closed with GOAWAY, and its open streams' work with it); on a WebSocket a
+    /// bad frame or text that is not UTF-8 (closed with 1002 or 1007).
     case protocolError
+    /// The WebSocket peer sent a close frame before the application had closed.
+    case closeFrame
+    /// The WebSocket peer left a ping unanswered past the server's pong timeout.
+    case pingTimeout
+    /// The WebSocket peer sent a frame or a message (inflated, if compressed) over the server's limit: closed
+    /// with 1009.
+    case messageTooLarge
 
     /// The reason in a few words, as logs and metrics show it (`client_closed`, `request_deadline`, …).
     public var description: String {
@@ -45,14 +53,20 @@ public enum CancellationReason: UInt8, Sendable, Hashable, CaseIterable, CustomS
         case .streamReset: "stream_reset"
         case .clientUnreachable: "client_unreachable"
         case .protocolError: "protocol_error"
+        case .closeFrame: "close_frame"
+        case .pingTimeout: "ping_timeout"
+        case .messageTooLarge: "message_too_large"
         }
     }
 
     /// Whether the client itself went away, as opposed to the server ending the request.
     public var isClientDeparture: Bool {
         switch self {
-        case .clientClosed, .clientReset, .halfClosed, .streamReset, .clientUnreachable: true
-        case .bodyIdleTimeout, .requestDeadline, .serverShutdown, .bodyTooLarge, .malformedBody, .protocolError: false
+        case .clientClosed, .clientReset, .halfClosed, .streamReset, .clientUnreachable, .closeFrame, .pingTimeout:
+            true
+        case .bodyIdleTimeout, .requestDeadline, .serverShutdown, .bodyTooLarge, .malformedBody, .protocolError,
+            .messageTooLarge:
+            false
         }
     }
 }

@@ -11,6 +11,14 @@ public enum InboundEvent: Sendable, Equatable {
     case startup
     /// The lifespan scope's shutdown: sent once the server has drained its connections.
     case shutdown
+    /// A WebSocket client asks to connect: the first event of a WebSocket scope, answered by
+    /// ``OutboundEvent/websocketAccept(subprotocol:headers:)`` or a denial.
+    case websocketConnect
+    /// A complete message from the WebSocket peer.
+    case websocketReceive(WebSocketMessage)
+    /// The WebSocket connection is over, with the peer's close code (1006 if it left without a close frame) and
+    /// reason: every later `receive()` returns this too.
+    case websocketDisconnect(code: UInt16, reason: String)
 }
 
 /// An event the application hands to the server through `send(_:)`.
@@ -33,6 +41,13 @@ public enum OutboundEvent: Sendable, Equatable {
     case shutdownComplete
     /// The application's shutdown failed; the server logs `message`.
     case shutdownFailed(message: String)
+    /// Accepts a WebSocket connection, choosing one of the client's subprotocols (or none), with extra handshake
+    /// response fields.
+    case websocketAccept(subprotocol: String? = nil, headers: HTTPFields = [:])
+    /// Sends a message to the WebSocket peer.
+    case websocketSend(WebSocketMessage)
+    /// Closes the WebSocket connection with `code` and `reason`; before the accept, denies it with 403.
+    case websocketClose(code: UInt16 = 1000, reason: String = "")
 }
 
 /// A byte range of a file on disk, for ``OutboundEvent/file(_:)``.
@@ -60,6 +75,9 @@ extension InboundEvent: CustomStringConvertible {
         case .disconnect: "http.disconnect"
         case .startup: "lifespan.startup"
         case .shutdown: "lifespan.shutdown"
+        case .websocketConnect: "websocket.connect"
+        case .websocketReceive: "websocket.receive"
+        case .websocketDisconnect: "websocket.disconnect"
         }
     }
 }
@@ -76,6 +94,9 @@ extension OutboundEvent: CustomStringConvertible {
         case .startupFailed: "lifespan.startup.failed"
         case .shutdownComplete: "lifespan.shutdown.complete"
         case .shutdownFailed: "lifespan.shutdown.failed"
+        case .websocketAccept: "websocket.accept"
+        case .websocketSend: "websocket.send"
+        case .websocketClose: "websocket.close"
         }
     }
 }

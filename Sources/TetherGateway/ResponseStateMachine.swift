@@ -1,7 +1,7 @@
 /// The order rules of an HTTP response's outbound events, for servers and test tools to enforce.
 ///
 /// `start`, then `body` until `more == false` (or one `file`), then `trailers` if `start` promised them.
-public struct ResponseStateMachine: Sendable {
+public struct ResponseStateMachine: Sendable, Hashable {
     /// Where a response stands.
     public enum State: Sendable, Hashable {
         /// Nothing sent yet.
@@ -39,6 +39,8 @@ public struct ResponseStateMachine: Sendable {
             self.state = .complete
         case (_, .startupComplete), (_, .startupFailed), (_, .shutdownComplete), (_, .shutdownFailed):
             throw ProtocolError("\(event) is a lifespan event; an HTTP scope cannot send it")
+        case (_, .websocketAccept), (_, .websocketSend), (_, .websocketClose):
+            throw ProtocolError("\(event) is a WebSocket event; an HTTP response cannot send it")
         case (.awaitingStart, _):
             throw ProtocolError("\(event) sent before http.response.start; send the response head first")
         case (.sendingBody, .start):

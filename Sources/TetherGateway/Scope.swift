@@ -1,17 +1,21 @@
 import HTTPTypes
 import NIOCore
 
-/// What a connection is: one per request for HTTP, one per server run for lifespan.
+/// What a connection is: one per request for HTTP, one per connection for WebSocket, one per server run for
+/// lifespan.
 public enum Scope: Sendable {
     /// One HTTP request.
     case http(HTTPScope)
+    /// One WebSocket connection, from its handshake to its close.
+    case websocket(WebSocketScope)
     /// The server's start-up and shutdown, around all connections.
     case lifespan(LifespanScope)
 
-    /// The scope's type in ASGI's terms: `http` or `lifespan`.
+    /// The scope's type in ASGI's terms: `http`, `websocket` or `lifespan`.
     public var type: String {
         switch self {
         case .http: "http"
+        case .websocket: "websocket"
         case .lifespan: "lifespan"
         }
     }

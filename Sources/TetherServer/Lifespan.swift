@@ -62,8 +62,8 @@ final class Lifespan: Sendable {
                 self.logger.error("The application's shutdown failed: \(message)")
             }
             self.answers.deliver(.success(()))
-        case .start, .body, .file, .trailers:
-            throw ProtocolError("\(event) is an HTTP event; a lifespan scope cannot send it")
+        case .start, .body, .file, .trailers, .websocketAccept, .websocketSend, .websocketClose:
+            throw ProtocolError("\(event) is an HTTP or WebSocket event; a lifespan scope cannot send it")
         }
     }
 }

@@ -47,7 +47,8 @@ public struct TestResponse: Sendable {
             }
         case .trailers(let trailers):
             self.trailers = trailers
-        case .startupComplete, .startupFailed, .shutdownComplete, .shutdownFailed:
+        case .startupComplete, .startupFailed, .shutdownComplete, .shutdownFailed, .websocketAccept, .websocketSend,
+            .websocketClose:
             break
         }
     }

@@ -170,7 +170,7 @@ extension SpooledBody {
                     if !more { return try await spool.finish(threadPool: threadPool) }
                 case .disconnect:
                     throw ClientDisconnected()
-                case .startup, .shutdown:
+                case .startup, .shutdown, .websocketConnect, .websocketReceive, .websocketDisconnect:
                     throw ProtocolError("Invalid message while reading the request body: \(event)")
                 }
             }

@@ -82,6 +82,8 @@ import TetherWeb
                 _ = try await receive()
                 try await send(.start(status: .ok, headers: [.contentLength: "2"]))
                 try await send(.body(ByteBuffer(string: "ok"), more: false))
+            case .websocket:
+                log.mutate { $0.append("websocket") }
             }
         }
     }

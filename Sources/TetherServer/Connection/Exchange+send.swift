@@ -42,8 +42,9 @@ extension Exchange {
                 try await self.sendFile(range, bodyAllowed: bodyAllowed, endsMessage: !action.awaitsTrailers)
             case .trailers(let fields):
                 try await self.channel.writeAndFlush(HTTPServerResponsePart.end(HTTPHeaders(fields))).get()
-            case .startupComplete, .startupFailed, .shutdownComplete, .shutdownFailed:
-                preconditionFailure("ResponseStateMachine refuses lifespan events")
+            case .startupComplete, .startupFailed, .shutdownComplete, .shutdownFailed, .websocketAccept, .websocketSend,
+                .websocketClose:
+                preconditionFailure("ResponseStateMachine refuses lifespan and WebSocket events")
             }
         } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
             self.disconnected(.clientClosed)
