@@ -68,6 +68,8 @@ extension Server {
         public var tlsHandshakeTimeout: Duration = .seconds(10)
         /// HTTP/2: whether it is served, and its limits.
         public var http2 = HTTP2()
+        /// WebSocket: its limits, compression and heartbeat.
+        public var webSocket = WebSocket()
         /// TCP keepalive probes on accepted connections, so that a client whose network vanished is found out;
         /// `nil` leaves the system's default (off). Default `nil`.
         ///
@@ -151,6 +153,32 @@ extension Server.Configuration {
         /// Time a PING may go unanswered before the connection is closed and its requests cancelled with
         /// `CancellationReason.clientUnreachable`. Default 20 s.
         public var pingTimeout: Duration = .seconds(20)
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// WebSocket connections (RFC 6455), upgraded from HTTP/1.1 when the application accepts them: each one a
+    /// `websocket` scope whose application is cancelled the moment its peer leaves.
+    public struct WebSocket: Sendable {
+        /// Bytes of one frame's payload; a larger frame fails the connection with close code 1009. Default 1 MiB.
+        public var maxFrameSize = 1 << 20
+        /// Bytes of one message, its fragments joined and inflated if compressed; a larger one fails the connection
+        /// with 1009, its inflation stopped at the limit. Default 1 MiB.
+        public var maxMessageSize = 1 << 20
+        /// Message bytes queued ahead of the application before the socket stops being read. Default 1 MiB.
+        public var receiveBufferBytes = 1 << 20
+        /// Whether permessage-deflate (RFC 7692) is accepted when a client offers it. Default `true`.
+        public var perMessageDeflate = true
+        /// Messages smaller than this are sent uncompressed even under permessage-deflate. Default 256 bytes.
+        public var compressionThreshold = 256
+        /// Time between the server's pings; `nil` sends none. Default 20 s, as uvicorn's.
+        public var pingInterval: Duration? = .seconds(20)
+        /// Time a ping may go unanswered before the connection is closed and its application cancelled with
+        /// `CancellationReason.pingTimeout`. Default 20 s, as uvicorn's.
+        public var pongTimeout: Duration = .seconds(20)
+        /// Time the peer has to answer the server's close frame before the connection is dropped. Default 5 s.
+        public var closeTimeout: Duration = .seconds(5)
 
         /// The defaults.
         public init() {}

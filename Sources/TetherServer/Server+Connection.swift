@@ -39,9 +39,17 @@ extension Server {
                 // the mailbox when the connection ends.
                 while let (head, fields, exchange) = await inbox.requests.next() {
                     group.addTask {
-                        await inbox.task.run(isAbandoned: { exchange.cancellationReason != nil }) {
-                            await self.serveRequest(
-                                head, fields, exchange, on: channel, secure: secure, multiplexed: false)
+                        let isAbandoned = {
+                            exchange.cancellationReason != nil || exchange.webSocket?.cancellationReason != nil
+                        }
+                        await inbox.task.run(isAbandoned: isAbandoned) {
+                            if let webSocket = exchange.webSocket {
+                                await self.serveWebSocket(
+                                    head, fields, exchange, webSocket, on: channel, secure: secure)
+                            } else {
+                                await self.serveRequest(
+                                    head, fields, exchange, on: channel, secure: secure, multiplexed: false)
+                            }
                         }
                         inbox.finished?.deliver(())
                     }
@@ -66,6 +74,75 @@ extension Server {
     /// What the server offers under TLS or on HTTP/2, where a file cannot go from disk to socket untouched: the
     /// application reads files itself.
     private static let encryptedOrFramedScopeExtensions = {
+        var extensions = ScopeExtensions()
+        extensions[CancelOnDisconnect.self] = true
+        return extensions
+    }()
+
+    /// Runs the application on one WebSocket connection, from its handshake to its close, and logs it.
+    ///
+    /// An application that returns without answering the handshake has it denied with 403; one that accepted and
+    /// returned without closing has the connection closed with 1000 (1011 if it threw). The task ends with the
+    /// connection, once the close handshake is over.
+    private func serveWebSocket(
+        _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, _ webSocket: WebSocketExchange,
+        on channel: any Channel, secure: Bool
+    ) async {
+        let started = ContinuousClock.now
+        let request = HTTPScope(
+            method: .get, target: Self.originForm(head.uri), headers: fields, scheme: secure ? "wss" : "ws",
+            client: channel.remoteAddress, server: channel.localAddress,
+            extensions: secure ? Self.encryptedOrFramedScopeExtensions : Self.webSocketScopeExtensions)
+        let scope = WebSocketScope(request: request)
+        let send: Send = { event in try await webSocket.send(event, denyingThrough: exchange) }
+        var failure: (any Error)?
+        do {
+            try await CancellationReason.$source.withValue(webSocket) {
+                try await self.application(.websocket(scope), receive: webSocket.receive, send: send)
+            }
+        } catch {
+            failure = error
+        }
+        switch webSocket.machine.completion() {
+        case .denyForbidden:
+            if let failure { self.logger.error("WebSocket application failed before accepting: \(failure)") }
+            try? await send(.websocketClose())
+        case .close:
+            if let failure {
+                self.logger.error("WebSocket application failed: \(failure)", metadata: ["path": "\(scope.path)"])
+            }
+            let code = failure == nil ? WebSocketCloseCode.normalClosure : WebSocketCloseCode.internalError
+            try? await send(.websocketClose(code: code))
+        case .abortDenial:
+            channel.close(promise: nil)
+        case .completed, .cancelled:
+            if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {
+                self.logger.error("WebSocket application failed: \(failure)", metadata: ["path": "\(scope.path)"])
+            }
+        }
+        // The close handshake finishes on the event loop, bounded by the close timeout.
+        try? await channel.closeFuture.get()
+
+        let ended = webSocket.machine
+        let reason = ended.cancellationReason
+        let duration = ContinuousClock.now - started
+        self.metrics.requestEnded(duration: duration, cancelled: reason)
+        if self.configuration.accessLog {
+            let status = ended.handshake == .accepted ? 101 : Int(exchange.machine.status?.code ?? 0)
+            let outcome = reason.map { "cancelled: \($0)" } ?? String(status)
+            self.logger.info(
+                "\(scope.request.client.map { "\($0)" } ?? "-") \"WEBSOCKET \(head.uri)\" \(outcome)",
+                metadata: [
+                    "path": "\(scope.path)", "status": "\(status)", "messages_in": "\(ended.messagesReceived)",
+                    "messages_out": "\(ended.messagesSent)", "close_code": "\(ended.disconnect?.code ?? 0)",
+                    "duration_ms": "\(duration / .milliseconds(1))",
+                    "cancelled": "\(reason.map { "\($0)" } ?? "-")",
+                ])
+        }
+    }
+
+    /// What the server offers a WebSocket on plain HTTP/1: cancellation when its peer leaves.
+    private static let webSocketScopeExtensions = {
         var extensions = ScopeExtensions()
         extensions[CancelOnDisconnect.self] = true
         return extensions

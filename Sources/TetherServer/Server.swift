@@ -245,8 +245,11 @@ public final class Server: Service, Sendable {
         try pipeline.addHandler(ConnectionHandler.RawBytes(connection))
         // NIO's own setup links the decoder to the encoder, so that a response to HEAD is framed without a body.
         // Header values come from swift-http-types fields, which cannot carry CR or LF: no validator is needed.
+        // An upgrade configuration without upgraders keeps the bytes after a WebSocket handshake for the frame
+        // decoder (its handler steps aside at the first request); the application decides on the upgrade.
         try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+            withPipeliningAssistance: false, withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
+            withErrorHandling: false, withOutboundHeaderValidation: false,
             withEncoderConfiguration: HTTPResponseEncoder.Configuration(), withDecoderLimitConfiguration: limits)
         try pipeline.addHandler(connection)
         return inbox

@@ -17,6 +17,8 @@ public struct Response: Sendable {
     public var trailers: (@Sendable () async throws -> HTTPFields)?
     /// Run once when the request ends, whether or not the response was sent.
     var closeHooks: [@Sendable () async -> Void] = []
+    /// Set on the `101` a WebSocket route answers its handshake with: the handler to run once it is accepted.
+    var webSocketUpgrade: WebSocketUpgrade?
 
     /// A response with `status`, `headers` and `body`.
     public init(status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], body: ResponseBody = ResponseBody()) {

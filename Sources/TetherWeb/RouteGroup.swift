@@ -31,6 +31,15 @@ public struct RouteGroup: RouterMethods, Sendable {
         self.router.insert(method, path, route)
     }
 
+    /// Adds a WebSocket route on `pattern` under the group's prefix; the group's middleware runs before its
+    /// handshake is answered.
+    public mutating func webSocket(
+        _ pattern: String, subprotocols: [String], _ handler: @escaping WebSocketHandler
+    ) {
+        let route = Router.WebSocketRoute(handler: handler, subprotocols: subprotocols, middleware: self.middleware)
+        self.router.insertWebSocket(self.prefix + "/" + pattern, route)
+    }
+
     /// Adds the routes `build` adds under this group's prefix and `prefix`, wrapped in this group's middleware,
     /// then `middleware`.
     public mutating func group(

@@ -70,7 +70,18 @@ public struct Router: RouterMethods, Sendable {
         case notFound
     }
 
+    /// A registered WebSocket route: its handler, the subprotocols it speaks, and its groups' middleware.
+    public struct WebSocketRoute: Sendable {
+        /// The handler, run once the handshake is accepted.
+        public let handler: WebSocketHandler
+        /// The subprotocols the route speaks, in its order of preference; empty for none.
+        public let subprotocols: [String]
+        /// The middleware of the route's groups, outermost first: it runs before the handshake is answered.
+        public let middleware: [any Middleware]
+    }
+
     private(set) var routes = RouteTree<Route>()
+    private(set) var webSocketRoutes = RouteTree<WebSocketRoute>()
 
     /// A router with no routes.
     public init() {}
@@ -85,6 +96,21 @@ public struct Router: RouterMethods, Sendable {
     ) {
         let route = Route(method, pattern, handler: handler, blocking: blocking, deadline: deadline, middleware: [])
         self.insert(method, pattern, route)
+    }
+
+    /// Adds a WebSocket route on `pattern`: a handshake there runs the middleware, then is accepted (with the
+    /// first of the client's subprotocols that `subprotocols` lists) and `handler` runs on the connection.
+    ///
+    /// Middleware can deny the handshake by answering it (a 401, a 403): the client gets that response instead.
+    public mutating func webSocket(
+        _ pattern: String, subprotocols: [String], _ handler: @escaping WebSocketHandler
+    ) {
+        self.insertWebSocket(pattern, WebSocketRoute(handler: handler, subprotocols: subprotocols, middleware: []))
+    }
+
+    /// Adds `route` on `pattern`, as groups do.
+    mutating func insertWebSocket(_ pattern: String, _ route: WebSocketRoute) {
+        self.webSocketRoutes.insert(.get, pattern, route)
     }
 
     /// Adds the routes `build` adds under `prefix`, each wrapped in `middleware` (outermost first).

@@ -10,9 +10,17 @@ public protocol RouterMethods {
     mutating func on(
         _ method: HTTPRequest.Method, _ pattern: String, deadline: Duration?,
         _ handler: Handler?, blocking: BlockingHandler?)
+
+    /// Adds a WebSocket route on `pattern` that speaks `subprotocols` (empty for none).
+    mutating func webSocket(_ pattern: String, subprotocols: [String], _ handler: @escaping WebSocketHandler)
 }
 
 extension RouterMethods {
+    /// Adds a WebSocket route on `pattern`, with no subprotocol.
+    public mutating func webSocket(_ pattern: String, _ handler: @escaping WebSocketHandler) {
+        self.webSocket(pattern, subprotocols: [], handler)
+    }
+
     /// Adds a GET route (HEAD too, unless it has its own).
     public mutating func get(
         _ pattern: String, deadline: Duration? = nil, _ handler: Handler? = nil, blocking: BlockingHandler? = nil

@@ -56,6 +56,8 @@ public struct WebApplication: Application {
     /// The hooks run around every request.
     public var hooks: LifecycleHooks
     private let responder: Handler
+    /// What WebSocket handshakes go to: the middleware, then the route's, ending in an accept or a denial.
+    private let webSocketResponder: Handler
 
     /// An application that routes with `router` through `middleware`, outermost first.
     ///
@@ -87,6 +89,16 @@ public struct WebApplication: Application {
             }
         }
         self.responder = errors.answering(Self.chain(middleware, around: routed, errors: errors))
+        let webSocketRoutes = router.webSocketRoutes.map { Self.webSocketResponder(for: $0, errors: errors) }
+        let webSocketRouted: Handler = { request in
+            guard case .found(let handler, let parameters) = webSocketRoutes.lookup(.get, path: request.path) else {
+                throw HTTPError(.notFound, message: "Not Found")
+            }
+            var request = request
+            request.parameters = parameters
+            return try await handler(request)
+        }
+        self.webSocketResponder = errors.answering(Self.chain(middleware, around: webSocketRouted, errors: errors))
     }
 
     /// Adds a hook run when each request starts.
@@ -100,6 +112,9 @@ public struct WebApplication: Application {
     }
 
     public func callAsFunction(_ scope: Scope, receive: @escaping Receive, send: @escaping Send) async throws {
+        if case .websocket(let scope) = scope {
+            return try await self.serveWebSocket(scope, receive: receive, send: send)
+        }
         guard case .http(let scope) = scope else {
             throw UnsupportedScope(type: scope.type)
         }
@@ -223,6 +238,69 @@ public struct WebApplication: Application {
             handler = { request in try await RouteDeadline.respond(to: request, within: deadline, handler: inner) }
         }
         return Self.chain(route.middleware, around: handler, errors: errors)
+    }
+
+    /// A WebSocket route's chain: its groups' middleware around the handshake's acceptance.
+    private static func webSocketResponder(for route: Router.WebSocketRoute, errors: ErrorResponder) -> Handler {
+        let accept: Handler = { request in
+            let offered = WebSocketScope(request: request.scope).subprotocols
+            var response = Response(status: .switchingProtocols)
+            response.webSocketUpgrade = WebSocketUpgrade(
+                request: request, handler: route.handler,
+                subprotocol: offered.first { route.subprotocols.contains($0) })
+            return response
+        }
+        return Self.chain(route.middleware, around: accept, errors: errors)
+    }
+
+    /// Serves a WebSocket: the handshake through the middleware, then the route's handler on the connection, closed
+    /// with 1000 when it returns and 1011 when it throws; a handshake the chain answers otherwise is denied with
+    /// that answer.
+    private func serveWebSocket(_ scope: WebSocketScope, receive: @escaping Receive, send: @escaping Send)
+        async throws
+    {
+        let began = ContinuousClock.now
+        // Anything else first means the peer is already gone.
+        guard case .websocketConnect = try await receive() else { return }
+        for hook in self.hooks.requestStarted { await hook(scope.request) }
+        let record = ResponseRecord()
+        var outcome = RequestSummary.Outcome.completed
+        do {
+            let request = try Request(scope: scope.request, body: SpooledBody(ByteBuffer()))
+            let response = try await self.webSocketResponder(request)
+            record.record(response)
+            if let upgrade = response.webSocketUpgrade, response.status == .switchingProtocols {
+                try await send(.websocketAccept(subprotocol: upgrade.subprotocol, headers: response.headers))
+                let socket = WebSocket(subprotocol: upgrade.subprotocol, receive: receive, send: send)
+                try await upgrade.handler(upgrade.request, socket)
+                // A handler that returns without closing is done with the connection; one that closed is not reopened.
+                try? await socket.close()
+            } else {
+                let sender = ResponseSender(
+                    send: send, scope: scope.request, fileChunkSize: self.configuration.fileChunkSize)
+                try await sender.send(response)
+            }
+        } catch let error as InvalidEncoding {
+            record.record(.badRequest)
+            try? await send(.start(status: .badRequest, headers: [.contentLength: "0"]))
+            try? await send(.body(ByteBuffer(), more: false))
+            outcome = .failed(error)
+        } catch {
+            if let reason = CancellationReason.current {
+                outcome = .cancelled(reason)
+            } else if error is CancellationError || error is ClientDisconnected {
+                outcome = .cancelled(nil)
+            } else {
+                self.configuration.logger.error(
+                    "WebSocket handler failed: \(error)", metadata: ["path": "\(scope.path)"])
+                try? await send(.websocketClose(code: WebSocketCloseCode.internalError))
+                outcome = .failed(error)
+            }
+        }
+        await record.runCloseHooks()
+        let summary = RequestSummary(
+            scope: scope.request, status: record.status, outcome: outcome, duration: began.duration(to: .now))
+        for hook in self.hooks.requestFinished { await hook(summary) }
     }
 
     /// Runs a blocking handler on `pool`; when the task is cancelled the request's flag is set, the handler's

@@ -45,6 +45,10 @@ enum DemoApp {
             return try .json(["bytes": bytes])
         }
         router.get("/stats/") { _ in try .json(stats.withLockedValue { $0 }) }
+        router.webSocket("/ws/echo/") { _, socket in
+            for try await message in socket.messages { try await socket.send(message) }
+        }
+        router.webSocket("/ws/ticker/", ticker)
 
         var configuration = WebApplication.Configuration()
         configuration.maxBodySize = 4 << 30
@@ -105,6 +109,23 @@ enum DemoApp {
             })
     }
 
+    /// Sends `tick N` every `ms` until the peer leaves, which cancels it: counted and timed as `/stream/` is.
+    static func ticker(_ request: Request, _ socket: WebSocket) async throws {
+        let milliseconds = request.query.get("ms", as: Int.self) ?? 1000
+        stats.withLockedValue { $0.started += 1 }
+        do {
+            var index = 0
+            while true {
+                try await socket.send(text: "tick \(index)")
+                index += 1
+                try await Task.sleep(for: .milliseconds(milliseconds))
+            }
+        } catch {
+            recordCancellation { $0.stream_stopped += 1 }
+            throw error
+        }
+    }
+
     private static func recordCancellation(
         reason: CancellationReason? = CancellationReason.current, _ count: (inout Stats) -> Void
     ) {
@@ -140,8 +161,30 @@ enum DemoApp {
         <li><a href="/blocking/?ms=2000">/blocking/?ms=2000</a> &mdash; a blocking handler on a worker thread, stopped if you leave</li>
         <li><a href="/stream/?chunks=20&amp;ms=250">/stream/?chunks=20&amp;ms=250</a> &mdash; a streamed response, stopped if you leave</li>
         <li><code>POST /upload/</code> &mdash; reads the body through the spooled body, answers its size</li>
+        <li><code>/ws/echo/</code> &mdash; a WebSocket that echoes every message</li>
+        <li><code>/ws/ticker/?ms=500</code> &mdash; a WebSocket that ticks until you leave, then is cancelled</li>
         <li><a href="/stats/">/stats/</a> &mdash; started, completed and cancelled handlers</li>
         </ul>
+        <h2>WebSocket echo</h2>
+        <form id="echo"><input id="message" value="Hello, Tether" aria-label="message">
+        <button>Send</button> <span id="state">connecting…</span></form>
+        <ol id="replies"></ol>
+        <script>
+        const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/echo/";
+        const socket = new WebSocket(url);
+        const state = document.getElementById("state");
+        socket.onopen = () => { state.textContent = "open"; };
+        socket.onclose = (event) => { state.textContent = "closed (" + event.code + ")"; };
+        socket.onmessage = (event) => {
+            const item = document.createElement("li");
+            item.textContent = event.data;
+            document.getElementById("replies").append(item);
+        };
+        document.getElementById("echo").onsubmit = (event) => {
+            event.preventDefault();
+            socket.send(document.getElementById("message").value);
+        };
+        </script>
         </body>
         </html>
         """

@@ -45,6 +45,7 @@ import Darwin
     enum Expected: Equatable {
         case none
         case start(String)
+        case webSocket(String)
         case body(Int)
         case end
         case refuse(Int, CancellationReason?)
@@ -70,7 +71,46 @@ import Darwin
     static let post3 = head(.POST, "/", [("Content-Length", "3")])
     static let chunked = head(.POST, "/", [("Transfer-Encoding", "chunked")])
 
+    static let webSocket = head(
+        .GET, "/ws/",
+        [
+            ("Upgrade", "websocket"), ("Connection", "keep-alive, Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
+        ])
+
     static let tables: [Table] = [
+        Table(
+            name: "a WebSocket handshake starts a WebSocket; denied, the connection closes after the response",
+            steps: [
+                (.head(webSocket), .webSocket("/ws/")), (.end, .end), (.responseHead(keepAlive: false), .none),
+                (.responseEnd, .close(nil)),
+            ]),
+        Table(
+            name: "a WebSocket handshake for another version is refused with 426",
+            steps: [
+                (
+                    .head(
+                        head(
+                            .GET, "/ws/",
+                            webSocket.headers.filter { $0.name != "Host" }.map {
+                                ($0.name, $0.name == "Sec-WebSocket-Version" ? "8" : $0.value)
+                            })),
+                    .refuse(426, nil)
+                )
+            ]),
+        Table(
+            name: "a WebSocket handshake without a key is refused with 400",
+            steps: [
+                (
+                    .head(
+                        head(
+                            .GET, "/ws/",
+                            webSocket.headers.filter { $0.name != "Sec-WebSocket-Key" && $0.name != "Host" }.map {
+                                ($0.name, $0.value)
+                            })),
+                    .refuse(400, nil)
+                )
+            ]),
         Table(
             name: "a kept-alive request, then the keep-alive timeout",
             steps: [
@@ -388,6 +428,7 @@ import Darwin
         switch action {
         case .none: return .none
         case .startRequest(let head, _): return .start(head.uri)
+        case .startWebSocket(let head, _): return .webSocket(head.uri)
         case .deliverBody(let chunk): return .body(chunk.readableBytes)
         case .deliverEnd: return .end
         case .refuse(let status, _, let reason): return .refuse(status.code, reason)

@@ -3,10 +3,11 @@ import NIOHTTP1
 
 extension ChannelHandlerContext {
     /// Answers a request that will not be served — `status`, `Connection: close`, `message` as plain text if
-    /// any — and closes the connection once the answer is written: the rest of its bytes cannot be trusted.
-    func refuse(_ status: HTTPResponseStatus, message: String?, version: HTTPVersion) {
+    /// any, and `extra` fields — and closes the connection once the answer is written: the rest of its bytes cannot be trusted.
+    func refuse(_ status: HTTPResponseStatus, message: String?, version: HTTPVersion, headers extra: HTTPHeaders = [:])
+    {
         let body = message.map { ByteBuffer(string: $0 + "\n") }
-        var headers = HTTPHeaders()
+        var headers = extra
         headers.add(name: "Connection", value: "close")
         if body != nil { headers.add(name: "Content-Type", value: "text/plain; charset=utf-8") }
         headers.add(name: "Content-Length", value: String(body?.readableBytes ?? 0))

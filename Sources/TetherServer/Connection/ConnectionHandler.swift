@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import TetherGateway
 
 /// The event loop's half of a connection: feeds the ``ConnectionStateMachine`` what the socket and the decoder
@@ -201,6 +202,19 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 channel: context.channel, head: head, configuration: self.configuration, task: self.inbox.task)
             self.current = exchange
             self.inbox.requests.deliver((head, fields, exchange))
+        case .startWebSocket(let head, let fields):
+            let eventLoop = context.eventLoop
+            let handler = NIOLoopBound(self, eventLoop: eventLoop)
+            let webSocket = WebSocketExchange(
+                channel: context.channel, configuration: self.configuration, task: self.inbox.task
+            ) { headers in
+                eventLoop.flatSubmit { handler.value.upgrade(head, headers, on: eventLoop) }
+            }
+            let exchange = Exchange(
+                channel: context.channel, head: head, configuration: self.configuration, task: self.inbox.task,
+                webSocket: webSocket)
+            self.current = exchange
+            self.inbox.requests.deliver((head, fields, exchange))
         case .deliverBody(let chunk):
             // A paused exchange holds the next read back in `read(context:)`.
             if self.current?.bodyArrived(chunk) == true { self.exchangePaused = true }
@@ -210,9 +224,11 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let reason { self.current?.disconnected(reason) }
             self.current = nil
             self.closeRequests()
+            // The one 426 is a WebSocket handshake's unknown version: it names the version this server speaks.
+            let extra: HTTPHeaders = status == .upgradeRequired ? ["Sec-WebSocket-Version": "13"] : [:]
             context.refuse(
                 HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase), message: message,
-                version: self.version)
+                version: self.version, headers: extra)
         case .close(let reason):
             if let reason { self.current?.disconnected(reason) }
             self.current = nil
@@ -223,6 +239,62 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if self.readHeld { context.channel.read() }
         }
         self.armTimer()
+    }
+
+    /// Switches the connection to WebSocket once its application accepted: `101 Switching Protocols` with
+    /// `headers`, then NIOWebSocket's frame codec and the connection's WebSocket handler in place of HTTP's.
+    private func upgrade(_ head: HTTPRequestHead, _ headers: HTTPHeaders, on eventLoop: any EventLoop)
+        -> EventLoopFuture<Void>
+    {
+        guard let context = self.context, context.channel.isActive, let webSocket = self.current?.webSocket else {
+            return eventLoop.makeFailedFuture(ClientDisconnected())
+        }
+        let configuration = self.configuration.webSocket
+        var headers = headers
+        var deflate: PerMessageDeflate?
+        if configuration.perMessageDeflate,
+            let (response, codec) = PerMessageDeflate.negotiate(
+                offers: head.headers["sec-websocket-extensions"],
+                configuration: .init(compressionThreshold: configuration.compressionThreshold))
+        {
+            headers.replaceOrAdd(name: "Sec-WebSocket-Extensions", value: response)
+            deflate = codec
+        }
+        let handler = WebSocketConnectionHandler(exchange: webSocket, configuration: configuration, deflate: deflate)
+        let extra = headers
+        // NIOWebSocket checks the key and the version and computes Sec-WebSocket-Accept.
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: configuration.maxFrameSize, automaticErrorHandling: false,
+            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(extra) },
+            upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
+        return upgrader.buildUpgradeResponse(
+            channel: context.channel, upgradeRequest: head, initialResponseHeaders: [:]
+        )
+        .assumeIsolated().flatMapThrowing { headers in
+            var headers = headers
+            if let name = self.configuration.serverName { headers.add(name: "Server", value: name) }
+            let response = HTTPResponseHead(version: head.version, status: .switchingProtocols, headers: headers)
+            // The encoder turns the 101 into bytes as it is written: HTTP's handlers can go right after it.
+            context.writeAndFlush(self.wrapOutboundOut(.head(response)), promise: nil)
+            self.current = nil
+            self.closeRequests()
+            // The frame codec goes in right after HTTP's decoder, which hands it any bytes it holds past the
+            // handshake (frames the client sent with it) as it leaves.
+            let pipeline = context.pipeline.syncOperations
+            let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandlers(
+                [
+                    WebSocketFrameEncoder(),
+                    ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: configuration.maxFrameSize)),
+                    handler,
+                ], position: .after(decoder.handler))
+            try pipeline.removeHandler(context: pipeline.context(handlerType: RawBytes.self), promise: nil)
+            try pipeline.removeHandler(context: pipeline.context(handlerType: HTTPResponseEncoder.self), promise: nil)
+            pipeline.removeHandler(context: decoder, promise: nil)
+            pipeline.removeHandler(context: context, promise: nil)
+            // A read held back for HTTP's sake is the WebSocket handler's to issue now.
+            context.channel.read()
+        }.nonisolated()
     }
 
     private func closeRequests() {

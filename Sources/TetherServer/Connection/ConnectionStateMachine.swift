@@ -19,6 +19,9 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         case none
         /// Serve this request: make its exchange and hand it to the connection's task.
         case startRequest(HTTPRequestHead, HTTPFields)
+        /// Serve this WebSocket handshake: its application accepts (the connection leaves HTTP) or denies it with a
+        /// response, after which the connection closes.
+        case startWebSocket(HTTPRequestHead, HTTPFields)
         /// Give the request in flight this body chunk.
         case deliverBody(ByteBuffer)
         /// The request in flight's body is complete, with these trailer fields if it had any.
@@ -382,13 +385,19 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
             self.phase = .closed
             return .refuse(rejection.status, message: rejection.message, cancelling: nil)
         case .success(let fields):
-            let keepAlive = head.isKeepAlive && !self.inputShut
+            let handshake = self.multiplexed ? .notWebSocket : WebSocketHandshake.check(head)
+            if case .invalid(let status, let message) = handshake {
+                self.phase = .closed
+                return .refuse(status, message: message, cancelling: nil)
+            }
+            // After a handshake the decoder reads no further request: a denied one closes the connection.
+            let keepAlive = head.isKeepAlive && !self.inputShut && handshake == .notWebSocket
             self.phase = .inRequest
             self.request = Request(keepAlive: keepAlive, chunked: head.headers.contains(name: "transfer-encoding"))
             self.requestDeadline = self.configuration.requestTimeout.map { now.advanced(by: $0) }
             self.bodyIdleDeadline = self.configuration.bodyIdleTimeout.map { now.advanced(by: $0) }
             self.resetRequestLine()
-            return .startRequest(head, fields)
+            return handshake == .valid ? .startWebSocket(head, fields) : .startRequest(head, fields)
         }
     }
 

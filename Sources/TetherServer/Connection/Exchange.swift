@@ -10,23 +10,15 @@ import TetherGateway
 /// Every decision is the ``RequestStateMachine``'s; this class keeps it under one lock with the parked `receive()`'s
 /// continuation, and carries out its actions. No call waits while holding the lock.
 final class Exchange: CancellationSource, RequestTrailersSource {
-    struct State {
+    struct State: ParkedReceiveState {
         var machine: RequestStateMachine
-        /// The parked `receive()`'s continuation.
         var waiter: CheckedContinuation<InboundEvent, any Error>?
-        /// What a `receive()` that the machine parked gets, when it came before its continuation was stored.
         var early: Result<InboundEvent, any Error>?
         /// The trailer fields the request's body ended with.
         var trailers: HTTPFields?
 
-        /// The continuation to resume with `event`, or `nil` after keeping it for the continuation to come.
-        mutating func resuming(with event: InboundEvent) -> CheckedContinuation<InboundEvent, any Error>? {
-            guard let waiter = self.waiter else {
-                self.early = .success(event)
-                return nil
-            }
-            self.waiter = nil
-            return waiter
+        mutating func receiveCancelled() -> Bool {
+            self.machine.receiveCancelled()
         }
 
         /// `action`, with the continuation it resumes taken out of the state.
@@ -45,13 +37,17 @@ final class Exchange: CancellationSource, RequestTrailersSource {
     let serverName: String?
     /// The request's task, cancelled when its work is abandoned.
     let task: RequestTask
+    /// The WebSocket this request opens, if it is a WebSocket handshake: the client leaving before the upgrade
+    /// ends it too.
+    let webSocket: WebSocketExchange?
 
     init(
         channel: any Channel, head: HTTPRequestHead, configuration: Server.Configuration,
-        task: RequestTask
+        task: RequestTask, webSocket: WebSocketExchange? = nil
     ) {
         self.channel = channel
         self.task = task
+        self.webSocket = webSocket
         self.requestHead = head
         self.serverName = configuration.serverName
         let expectsContinue =
@@ -103,6 +99,8 @@ final class Exchange: CancellationSource, RequestTrailersSource {
         }
         waiter?.resume(returning: .disconnect)
         if cancel { self.task.cancel() }
+        self.webSocket?.disconnected(
+            code: WebSocketCloseCode.abnormalClosure, reason: "", cancelling: reason)
     }
 
     private func carryOut(_ taken: (RequestStateMachine.InputAction, CheckedContinuation<InboundEvent, any Error>?))
@@ -131,31 +129,7 @@ final class Exchange: CancellationSource, RequestTrailersSource {
             throw error
         case .wait(let sendContinue):
             if sendContinue { self.writeContinue() }
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
-                    // The machine parked the caller under an earlier lock: what came since waits in `early`.
-                    let early = self.state.withLockedValue { state -> Result<InboundEvent, any Error>? in
-                        if let early = state.early {
-                            state.early = nil
-                            return early
-                        }
-                        if Task.isCancelled, state.machine.receiveCancelled() { return .failure(CancellationError()) }
-                        state.waiter = continuation
-                        return nil
-                    }
-                    if let early { continuation.resume(with: early) }
-                }
-            } onCancel: {
-                self.state.withLockedValue { state -> CheckedContinuation<InboundEvent, any Error>? in
-                    guard state.machine.receiveCancelled() else { return nil }
-                    guard let waiter = state.waiter else {
-                        state.early = .failure(CancellationError())
-                        return nil
-                    }
-                    state.waiter = nil
-                    return waiter
-                }?.resume(throwing: CancellationError())
-            }
+            return try await self.state.parkReceive()
         }
     }
 

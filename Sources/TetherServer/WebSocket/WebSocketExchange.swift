@@ -1,0 +1,163 @@
+import HTTPTypes
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import TetherGateway
+
+/// What the application hands the WebSocket connection's handler.
+enum WebSocketOutbound: Sendable {
+    /// A message for the peer.
+    case message(WebSocketMessage)
+    /// The application's close frame.
+    case close(code: UInt16, reason: String)
+}
+
+/// One WebSocket connection's two channels, shared by its event loop (which feeds them) and its application
+/// (which reads and writes through them), from the handshake request to the close.
+///
+/// Every decision is the ``WebSocketStateMachine``'s; this class keeps it under one lock with the parked
+/// `receive()`'s continuation, and carries out its actions.
+final class WebSocketExchange: CancellationSource {
+    struct State: ParkedReceiveState {
+        var machine: WebSocketStateMachine
+        var waiter: CheckedContinuation<InboundEvent, any Error>?
+        var early: Result<InboundEvent, any Error>?
+        /// Switches the connection from HTTP to WebSocket on its event loop; taken once, by the accept.
+        var upgrade: (@Sendable (HTTPHeaders) -> EventLoopFuture<Void>)?
+
+        mutating func receiveCancelled() -> Bool {
+            self.machine.receiveCancelled()
+        }
+    }
+
+    let state: NIOLockedValueBox<State>
+    let channel: any Channel
+    /// The application's task, cancelled when the peer leaves before the application closed.
+    let task: RequestTask
+
+    init(
+        channel: any Channel, configuration: Server.Configuration, task: RequestTask,
+        upgrade: @escaping @Sendable (HTTPHeaders) -> EventLoopFuture<Void>
+    ) {
+        self.channel = channel
+        self.task = task
+        let machine = WebSocketStateMachine(
+            configuration: .init(bufferLimit: configuration.webSocket.receiveBufferBytes))
+        self.state = NIOLockedValueBox(State(machine: machine, upgrade: upgrade))
+    }
+
+    var cancellationReason: CancellationReason? {
+        self.state.withLockedValue { $0.machine.cancellationReason }
+    }
+
+    /// Where the connection stands now, read under one lock.
+    var machine: WebSocketStateMachine {
+        self.state.withLockedValue { $0.machine }
+    }
+
+    // MARK: Event loop side
+
+    /// Queues a message, or hands it to a parked `receive()`; returns whether reads must pause.
+    func messageArrived(_ message: WebSocketMessage) -> Bool {
+        let (action, waiter) = self.state.withLockedValue {
+            state -> (WebSocketStateMachine.InputAction, CheckedContinuation<InboundEvent, any Error>?) in
+            let action = state.machine.messageArrived(message)
+            guard case .resume(let event) = action else { return (action, nil) }
+            return (action, state.resuming(with: event))
+        }
+        switch action {
+        case .none: return false
+        case .pauseReads: return true
+        case .resume(let event):
+            waiter?.resume(returning: event)
+            return false
+        }
+    }
+
+    /// Whether reads wait for the application.
+    var readsPaused: Bool {
+        self.state.withLockedValue { $0.machine.readsPaused && !$0.machine.isDisconnected }
+    }
+
+    /// The connection is over with the peer's `code` and `reason`: `receive()` returns `websocket.disconnect` from
+    /// now on, `send` throws, and the application's task is cancelled for `cancelling` unless it had closed.
+    func disconnected(code: UInt16, reason: String, cancelling: CancellationReason) {
+        let (waiter, cancel, event) = self.state.withLockedValue { state in
+            let action = state.machine.disconnected(code: code, reason: reason, cancelling: cancelling)
+            state.upgrade = nil
+            let event = InboundEvent.websocketDisconnect(code: code, reason: reason)
+            return (action.resumeWaiter ? state.resuming(with: event) : nil, action.cancelTask, event)
+        }
+        waiter?.resume(returning: event)
+        if cancel { self.task.cancel() }
+    }
+
+    // MARK: Application side
+
+    /// The application's `receive`.
+    @Sendable func receive() async throws -> InboundEvent {
+        let action = self.state.withLockedValue { $0.machine.receive() }
+        switch action {
+        case .deliver(let event, let resumeReads):
+            if resumeReads { self.channel.read() }
+            return event
+        case .fail(let error):
+            throw error
+        case .wait:
+            return try await self.state.parkReceive()
+        }
+    }
+
+    /// The application's `send`: the order rules first, then the handshake's answer, a message or a close; a
+    /// denial's response goes through `http`, the handshake request's exchange.
+    func send(_ event: OutboundEvent, denyingThrough http: Exchange) async throws {
+        let (action, upgrade) = try self.state.withLockedValue {
+            state -> (WebSocketStateMachine.SendAction, (@Sendable (HTTPHeaders) -> EventLoopFuture<Void>)?) in
+            let action = try state.machine.send(event)
+            guard case .accept = action else { return (action, nil) }
+            defer { state.upgrade = nil }
+            return (action, state.upgrade)
+        }
+        switch action {
+        case .accept(let subprotocol, let headers):
+            var extra = HTTPHeaders(headers)
+            if let subprotocol { extra.replaceOrAdd(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+            guard let upgrade else { throw ClientDisconnected() }
+            do {
+                try await upgrade(extra).get()
+            } catch {
+                throw ClientDisconnected()
+            }
+        case .send(let message):
+            try await self.write(.message(message))
+        case .close(let code, let reason):
+            try await self.write(.close(code: code, reason: reason))
+        case .deny(let event, _):
+            try await http.send(event)
+            if self.machine.applicationClosed { self.denied() }
+        case .denyForbidden:
+            try await http.send(.start(status: .forbidden, headers: [.contentLength: "0"]))
+            try await http.send(.body(ByteBuffer(), more: false))
+            self.denied()
+        }
+    }
+
+    /// The denial is complete: the connection closes, and the application hears it is over.
+    private func denied() {
+        self.disconnected(code: WebSocketCloseCode.abnormalClosure, reason: "", cancelling: .clientClosed)
+    }
+
+    /// Writes to the connection's handler; waits only while the socket's send buffer is over its high-water mark,
+    /// so a peer that stops reading holds the application at a bounded buffer.
+    private func write(_ outbound: WebSocketOutbound) async throws {
+        if self.channel.isWritable {
+            self.channel.writeAndFlush(outbound, promise: nil)
+            return
+        }
+        do {
+            try await self.channel.writeAndFlush(outbound).get()
+        } catch {
+            throw ClientDisconnected()
+        }
+    }
+}
