@@ -12,7 +12,7 @@ import TetherGateway
 /// #expect(response.status == .created)
 /// ```
 public struct TestClient: Sendable {
-    private let transport: any TestTransport
+    let transport: any TestTransport
 
     /// A client for `application`, in process. Each step of a request must happen within `timeout`; with `fileSend`
     /// the scope offers `FileSend`, as Tether's server does, and the client reads the files itself.
