@@ -423,6 +423,38 @@ func djangoStyleApp(exports: String) -> WebApplication {
 }
 
 /// The tests that run the snippets above.
+// MARK: - WebSockets.md
+
+func chatApp() -> WebApplication {
+    var router = Router()
+    // Every message comes back; the loop ends when the peer closes, and the handler returns (closing with 1000).
+    router.webSocket("/echo/") { _, socket in
+        for try await message in socket.messages { try await socket.send(message) }
+    }
+    // A feed that only sends: the peer leaving cancels it, so its sleep throws and nothing more is sent.
+    router.webSocket("/clock/", subprotocols: ["clock.v1"]) { request, socket in
+        let interval = request.query.get("ms", as: Int.self) ?? 1000
+        var tick = 0
+        while true {
+            try await socket.send(text: "tick \(tick)")
+            tick += 1
+            try await Task.sleep(for: .milliseconds(interval))
+        }
+    }
+    // Middleware runs before the handshake: answering for it denies the WebSocket with that response.
+    let requireToken = InlineMiddleware { request, next in
+        guard request.query["token"] == "secret" else { return .text("who are you?", status: .unauthorized) }
+        return try await next(request)
+    }
+    router.group("/private", middleware: [requireToken]) { group in
+        group.webSocket("/room/") { _, socket in
+            try await socket.send(text: "welcome")
+            try await socket.close(code: 4000, reason: "room closed")
+        }
+    }
+    return WebApplication(router: router)
+}
+
 @Suite struct CookbookSnippetTests {
     @Test func routesAndParameters() async throws {
         let client = TestClient(catalogApp())
@@ -509,6 +541,27 @@ func djangoStyleApp(exports: String) -> WebApplication {
         #expect(
             prices.text
                 == "event: price\nid: 0\ndata: {\"price\": 101}\n\nevent: price\nid: 1\ndata: {\"price\": 99}\n\n")
+    }
+
+    @Test func webSockets() async throws {
+        let client = TestClient(chatApp())
+        try await client.webSocket("/echo/") { socket in
+            try await socket.send(.text("hello"))
+            #expect(try await socket.receive() == .text("hello"))
+        }
+        try await client.webSocket("/clock/?ms=1", subprotocols: ["clock.v1"]) { socket in
+            #expect(socket.subprotocol == "clock.v1")
+            let first = try await socket.receive()
+            #expect(first == .text("tick 0"))
+        }
+        await #expect(throws: TestClientError.self) { try await client.webSocket("/private/room/") { _ in } }
+        try await client.webSocket("/private/room/?token=secret") { socket in
+            let welcome = try await socket.receive()
+            #expect(welcome == .text("welcome"))
+            await #expect(throws: TestClientError.webSocketClosed(code: 4000, reason: "room closed")) {
+                try await socket.receive()
+            }
+        }
     }
 
     @Test func filesAndStaticFiles() async throws {
