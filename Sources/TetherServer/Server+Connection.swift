@@ -84,7 +84,7 @@ extension Server {
     /// An application that returns without answering the handshake has it denied with 403; one that accepted and
     /// returned without closing has the connection closed with 1000 (1011 if it threw). The task ends with the
     /// connection, once the close handshake is over.
-    private func serveWebSocket(
+    func serveWebSocket(
         _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, _ webSocket: WebSocketExchange,
         on channel: any Channel, secure: Bool
     ) async {

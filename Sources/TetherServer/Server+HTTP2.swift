@@ -13,6 +13,8 @@ extension Server {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: http2.maxConcurrentStreams),
             HTTP2Setting(parameter: .maxHeaderListSize, value: http2.maxHeaderListSize),
             HTTP2Setting(parameter: .initialWindowSize, value: http2.initialWindowSize),
+            // Extended CONNECT, for WebSocket over HTTP/2 (RFC 8441).
+            HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
         ]
         connectionSettings.maximumSequentialContinuationFrames = http2.maxContinuationFrames
         var streamSettings = NIOHTTP2Handler.StreamConfiguration()
@@ -31,10 +33,11 @@ extension Server {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let handlers = stream.pipeline.syncOperations
+                let handler = ConnectionHandler(
+                    inbox: ConnectionInbox(stream: requests), configuration: configuration, stream: loss.value)
+                try handlers.addHandler(ConnectionHandler.ExtendedConnect(handler))
                 try handlers.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try handlers.addHandler(
-                    ConnectionHandler(
-                        inbox: ConnectionInbox(stream: requests), configuration: configuration, stream: loss.value))
+                try handlers.addHandler(handler)
             }
         }
         try channel.pipeline.syncOperations.addHandler(connection)
@@ -48,9 +51,17 @@ extension Server {
             await withDiscardingTaskGroup { group in
                 while let (head, fields, exchange) = await requests.next() {
                     group.addTask {
-                        await exchange.task.run(isAbandoned: { exchange.cancellationReason != nil }) {
-                            await self.serveRequest(
-                                head, fields, exchange, on: exchange.channel, secure: secure, multiplexed: true)
+                        let isAbandoned = {
+                            exchange.cancellationReason != nil || exchange.webSocket?.cancellationReason != nil
+                        }
+                        await exchange.task.run(isAbandoned: isAbandoned) {
+                            if let webSocket = exchange.webSocket {
+                                await self.serveWebSocket(
+                                    head, fields, exchange, webSocket, on: exchange.channel, secure: secure)
+                            } else {
+                                await self.serveRequest(
+                                    head, fields, exchange, on: exchange.channel, secure: secure, multiplexed: true)
+                            }
                         }
                     }
                 }

@@ -724,4 +724,23 @@ import TetherGateway
             }
         #expect(verdict == example.verdict)
     }
+
+    /// RFC 8441 on an HTTP/2 stream: an extended CONNECT whose `:protocol` is websocket; no key is involved.
+    @Test(arguments: [
+        (HTTPMethod.CONNECT, "websocket", "13", Verdict.valid), (.CONNECT, "WebSocket", "13", .valid),
+        (.CONNECT, "other", "13", .invalid(400)), (.GET, "websocket", "13", .invalid(400)),
+        (.CONNECT, "websocket", "8", .invalid(426)),
+    ])
+    func extendedConnect(method: HTTPMethod, name: String, version: String, expected: Verdict) {
+        let head = HTTPRequestHead(
+            version: .http2, method: method, uri: "/chat", headers: ["Sec-WebSocket-Version": version])
+        let verdict: Verdict =
+            switch WebSocketHandshake.check(head, extendedConnect: name) {
+            case .notWebSocket: .notWebSocket
+            case .valid: .valid
+            case .invalid(let status, _): .invalid(status.code)
+            }
+        #expect(verdict == expected)
+        #expect(WebSocketHandshake.check(head, extendedConnect: nil) == .notWebSocket)
+    }
 }

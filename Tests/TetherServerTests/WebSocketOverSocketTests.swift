@@ -30,7 +30,8 @@ import TetherWeb
                 do {
                     while true {
                         try await socket.send(text: "tick")
-                        try await Task.sleep(for: .milliseconds(5))
+                        // Slow enough that a FIN is read before the next write, whose RST it would draw.
+                        try await Task.sleep(for: .milliseconds(50))
                     }
                 } catch {
                     self.reason.value = CancellationReason.current
@@ -45,6 +46,9 @@ import TetherWeb
                     try await socket.send(binary: chunk)
                     self.sentBytes.value += chunk.readableBytes
                 }
+            }
+            router.webSocket("/echo/") { _, socket in
+                for try await message in socket.messages { try await socket.send(message) }
             }
             router.webSocket("/closes/") { _, socket in
                 try await socket.close(code: 4001, reason: "done here")

@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOWebSocket
 import TetherGateway
 
@@ -36,10 +37,35 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// On an HTTP/2 stream, before NIOHTTP2's HTTP/1 codec (which drops pseudo-header fields): tells the state
+    /// machine the `:protocol` of an extended CONNECT (RFC 8441), then steps aside.
+    final class ExtendedConnect: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTP2Frame.FramePayload
+        typealias InboundOut = HTTP2Frame.FramePayload
+
+        private let connection: ConnectionHandler
+
+        init(_ connection: ConnectionHandler) {
+            self.connection = connection
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard case .headers(let headers) = self.unwrapInboundIn(data) else {
+                context.fireChannelRead(data)
+                return
+            }
+            if let name = headers.headers.first(name: ":protocol") {
+                self.connection.machine.extendedConnect(protocol: name)
+            }
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+    }
+
     /// Sent down the pipeline when the server's grace period is over: the request in flight is cancelled.
     struct GracePeriodExpired {}
 
-    private var machine: ConnectionStateMachine<ContinuousClock>
+    fileprivate var machine: ConnectionStateMachine<ContinuousClock>
     private let inbox: ConnectionInbox
     private let configuration: Server.Configuration
     /// The HTTP/2 connection this stream belongs to, which knows why it was lost; `nil` on HTTP/1.
@@ -260,13 +286,17 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             headers.replaceOrAdd(name: "Sec-WebSocket-Extensions", value: response)
             deflate = codec
         }
-        let handler = WebSocketConnectionHandler(exchange: webSocket, configuration: configuration, deflate: deflate)
+        let handler = WebSocketConnectionHandler(
+            exchange: webSocket, configuration: configuration, deflate: deflate, stream: self.connection)
         let extra = headers
         // NIOWebSocket checks the key and the version and computes Sec-WebSocket-Accept.
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: configuration.maxFrameSize, automaticErrorHandling: false,
             shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(extra) },
             upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
+        if self.connection != nil {
+            return self.upgradeStream(context, headers: headers, handler: handler)
+        }
         return upgrader.buildUpgradeResponse(
             channel: context.channel, upgradeRequest: head, initialResponseHeaders: [:]
         )
@@ -295,6 +325,33 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // A read held back for HTTP's sake is the WebSocket handler's to issue now.
             context.channel.read()
         }.nonisolated()
+    }
+
+    /// WebSocket over HTTP/2 (RFC 8441): `200` with `headers`, then the stream's DATA frames carry the frames.
+    private func upgradeStream(
+        _ context: ChannelHandlerContext, headers: HTTPHeaders, handler: WebSocketConnectionHandler
+    ) -> EventLoopFuture<Void> {
+        context.eventLoop.makeCompletedFuture {
+            var headers = headers
+            if let name = self.configuration.serverName { headers.add(name: "Server", value: name) }
+            // The codec makes a HEADERS frame of it, without END_STREAM: the stream stays open both ways.
+            context.writeAndFlush(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers))),
+                promise: nil)
+            self.current = nil
+            let pipeline = context.pipeline.syncOperations
+            // NIOHTTP2's codec cannot be removed: the WebSocket's handlers go before it, and it sees no frame again.
+            let codec = try pipeline.context(handlerType: HTTP2FramePayloadToHTTP1ServerCodec.self)
+            try pipeline.addHandlers(
+                [
+                    HTTP2StreamBytes(), WebSocketFrameEncoder(),
+                    ByteToMessageHandler(
+                        WebSocketFrameDecoder(maxFrameSize: self.configuration.webSocket.maxFrameSize)),
+                    handler,
+                ], position: .before(codec.handler))
+            pipeline.removeHandler(context: context, promise: nil)
+            context.channel.read()
+        }
     }
 
     private func closeRequests() {

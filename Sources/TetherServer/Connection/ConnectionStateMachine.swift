@@ -73,6 +73,8 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
     private var deferredRefusal: HTTPResponse.Status?
     /// Whether the socket reported a reset.
     private var resetSeen = false
+    /// The `:protocol` of the stream's extended CONNECT (RFC 8441), if it is one.
+    private var extendedConnectProtocol: String?
     /// Whether NIOHTTP2 reported the stream closed by the client: an RST_STREAM, unless its connection says
     /// otherwise (a GOAWAY closes its streams the same way, before the GOAWAY reaches the connection's handler).
     private var streamClosedByClient = false
@@ -145,6 +147,11 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         case .closed:
             break
         }
+    }
+
+    /// The stream's request is an extended CONNECT for `protocol` (RFC 8441), as its HEADERS frame said.
+    mutating func extendedConnect(protocol name: String) {
+        self.extendedConnectProtocol = name
     }
 
     /// The decoder made a request head.
@@ -385,7 +392,10 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
             self.phase = .closed
             return .refuse(rejection.status, message: rejection.message, cancelling: nil)
         case .success(let fields):
-            let handshake = self.multiplexed ? .notWebSocket : WebSocketHandshake.check(head)
+            let handshake =
+                self.multiplexed
+                ? WebSocketHandshake.check(head, extendedConnect: self.extendedConnectProtocol)
+                : WebSocketHandshake.check(head)
             if case .invalid(let status, let message) = handshake {
                 self.phase = .closed
                 return .refuse(status, message: message, cancelling: nil)

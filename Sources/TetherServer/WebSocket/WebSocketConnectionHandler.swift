@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP2
 import NIOWebSocket
 import TetherGateway
 
@@ -9,7 +10,7 @@ import TetherGateway
 /// and holds reads back while the application is behind.
 final class WebSocketConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
-    typealias OutboundIn = WebSocketOutbound
+    typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
     private var machine: WebSocketConnectionStateMachine<ContinuousClock>
@@ -25,14 +26,23 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     /// How the socket failed, when a read or a write said: the client's departure, for the application.
     private var failure: CancellationReason?
 
-    init(exchange: WebSocketExchange, configuration: Server.Configuration.WebSocket, deflate: PerMessageDeflate?) {
+    /// The HTTP/2 connection this WebSocket's stream belongs to (RFC 8441), which knows why it was lost; `nil` on
+    /// HTTP/1.1.
+    private let connection: HTTP2ConnectionLoss?
+
+    init(
+        exchange: WebSocketExchange, configuration: Server.Configuration.WebSocket, deflate: PerMessageDeflate?,
+        stream connection: HTTP2ConnectionLoss? = nil
+    ) {
         self.exchange = exchange
         self.deflate = deflate
+        self.connection = connection
         self.machine = WebSocketConnectionStateMachine(configuration: configuration, deflate: deflate, now: .now)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.exchange.attach(NIOLoopBound(self, eventLoop: context.eventLoop))
         self.armTimer()
     }
 
@@ -56,8 +66,14 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         context.read()
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch self.unwrapOutboundIn(data) {
+    /// Sends what the application hands over: its exchange calls this on the event loop, rather than writing at
+    /// the pipeline's tail, where an HTTP/2 stream keeps NIOHTTP2's HTTP/1 codec.
+    func send(_ outbound: WebSocketOutbound, promise: EventLoopPromise<Void>?) {
+        guard let context = self.context else {
+            promise?.fail(ClientDisconnected())
+            return
+        }
+        switch outbound {
         case .message(let message):
             guard self.machine.messageToSend() else {
                 promise?.fail(ClientDisconnected())
@@ -65,7 +81,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
             }
             // A write is often the first to learn that the peer reset the connection: its error says how it left.
             let written = promise ?? context.eventLoop.makePromise()
-            context.write(self.wrapOutboundOut(self.frame(for: message)), promise: written)
+            context.writeAndFlush(self.wrapOutboundOut(self.frame(for: message)), promise: written)
             written.futureResult.assumeIsolated().whenFailure { error in
                 if let error = error as? IOError { self.failure = self.failure ?? error.departure }
             }
@@ -76,7 +92,17 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.perform(self.machine.connectionClosed(self.failure ?? .clientClosed))
+        guard let connection = self.connection else {
+            self.perform(self.machine.connectionClosed(self.failure ?? .clientClosed))
+            context.fireChannelInactive()
+            return
+        }
+        // As for an HTTP/2 request: a GOAWAY closes the stream before the connection's handler records why.
+        let handler = NIOLoopBound((self, connection), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, connection) = handler.value
+            handler.perform(handler.machine.connectionClosed(handler.failure ?? connection.reason ?? .clientClosed))
+        }
         context.fireChannelInactive()
     }
 
@@ -93,6 +119,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? NIOWebSocketError {
             self.perform(self.machine.decoderFailed(error))
+        } else if error is NIOHTTP2Errors.StreamClosed {
+            // The client reset the stream; it closes next.
+            self.failure = .streamReset
         } else if let error = error as? IOError {
             self.failure = error.departure
             self.perform(self.machine.connectionClosed(error.departure))
@@ -104,18 +133,25 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     // MARK: Carrying out actions
 
     private func perform(_ action: WebSocketConnectionStateMachine<ContinuousClock>.Action) {
-        guard let context = self.context else { return }
+        guard let context = self.context else {
+            // The pipeline is gone (a stream settled a tick late): only the application is left to tell.
+            if case .close(_, let departure?) = action {
+                self.exchange.disconnected(
+                    code: departure.code, reason: departure.reason, cancelling: departure.cancellation)
+            }
+            return
+        }
         switch action {
         case .none:
             break
         case .deliver(let message):
             if self.exchange.messageArrived(message) { self.paused = true }
         case .pong(let payload):
-            context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)))
-                .whenFailure { _ in }
+            context.writeAndFlush(
+                self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
         case .ping(let payload):
-            context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: payload)))
-                .whenFailure { _ in }
+            context.writeAndFlush(
+                self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: payload)), promise: nil)
         case .sendClose(let code, let reason):
             context.writeAndFlush(self.wrapOutboundOut(self.closeFrame(code, reason)), promise: nil)
         case .close(let reply, let departure):

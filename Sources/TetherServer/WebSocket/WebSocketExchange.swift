@@ -24,6 +24,8 @@ final class WebSocketExchange: CancellationSource {
         var early: Result<InboundEvent, any Error>?
         /// Switches the connection from HTTP to WebSocket on its event loop; taken once, by the accept.
         var upgrade: (@Sendable (HTTPHeaders) -> EventLoopFuture<Void>)?
+        /// The connection's WebSocket handler, once the upgrade installed it: what the application sends goes to it.
+        var handler: NIOLoopBound<WebSocketConnectionHandler>?
 
         mutating func receiveCancelled() -> Bool {
             self.machine.receiveCancelled()
@@ -56,6 +58,11 @@ final class WebSocketExchange: CancellationSource {
     }
 
     // MARK: Event loop side
+
+    /// The upgrade installed `handler`: the application's messages go to it from now on.
+    func attach(_ handler: NIOLoopBound<WebSocketConnectionHandler>) {
+        self.state.withLockedValue { $0.handler = handler }
+    }
 
     /// Queues a message, or hands it to a parked `receive()`; returns whether reads must pause.
     func messageArrived(_ message: WebSocketMessage) -> Bool {
@@ -147,15 +154,23 @@ final class WebSocketExchange: CancellationSource {
         self.disconnected(code: WebSocketCloseCode.abnormalClosure, reason: "", cancelling: .clientClosed)
     }
 
-    /// Writes to the connection's handler; waits only while the socket's send buffer is over its high-water mark,
-    /// so a peer that stops reading holds the application at a bounded buffer.
+    /// Hands `outbound` to the connection's handler on its event loop; waits only while the socket's send buffer
+    /// is over its high-water mark, so a peer that stops reading holds the application at a bounded buffer.
     private func write(_ outbound: WebSocketOutbound) async throws {
+        guard let handler = self.state.withLockedValue({ $0.handler }) else { throw ClientDisconnected() }
+        let eventLoop = self.channel.eventLoop
         if self.channel.isWritable {
-            self.channel.writeAndFlush(outbound, promise: nil)
+            if eventLoop.inEventLoop {
+                handler.value.send(outbound, promise: nil)
+            } else {
+                eventLoop.execute { handler.value.send(outbound, promise: nil) }
+            }
             return
         }
+        let written = eventLoop.makePromise(of: Void.self)
+        eventLoop.execute { handler.value.send(outbound, promise: written) }
         do {
-            try await self.channel.writeAndFlush(outbound).get()
+            try await written.futureResult.get()
         } catch {
             throw ClientDisconnected()
         }

@@ -50,4 +50,18 @@ enum WebSocketHandshake: Equatable {
             }
         }
     }
+
+    /// The verdict on an HTTP/2 stream's `head` (RFC 8441): a WebSocket when its extended CONNECT's `:protocol`
+    /// is `websocket`; the key and the accept value of HTTP/1.1 have no part in it.
+    static func check(_ head: HTTPRequestHead, extendedConnect name: String?) -> WebSocketHandshake {
+        guard let name else { return .notWebSocket }
+        guard head.method == .CONNECT, name.lowercased() == "websocket" else {
+            return .invalid(.badRequest, "This server tunnels only WebSocket through an extended CONNECT.")
+        }
+        let versions = head.headers["sec-websocket-version"]
+        guard versions.count == 1, versions[0] == "13" else {
+            return .invalid(.upgradeRequired, "This server speaks WebSocket version 13.")
+        }
+        return .valid
+    }
 }
