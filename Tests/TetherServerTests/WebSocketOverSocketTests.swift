@@ -1,8 +1,10 @@
 import HTTPTypes
+import Logging
 import NIOCore
 import NIOEmbedded
 import NIOPosix
 import NIOWebSocket
+import ServiceLifecycle
 import TestSupport
 import Testing
 import TetherGateway
@@ -230,6 +232,32 @@ import TetherWeb
             // Kernel buffers on loopback hold a few MiB; without back-pressure this would grow without end.
             #expect(app.sentBytes.value == held)
             #expect(held < 64 << 20, "\(held) bytes sent to a peer that reads nothing")
+        }
+    }
+
+    /// A graceful shutdown does not wait for a WebSocket, which could live for hours: it is told the server is going
+    /// away (1001), and its handler is cancelled for that reason.
+    @Test func aGracefulShutdownClosesWebSocketsWith1001() async throws {
+        let app = App()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var configuration = Server.Configuration(host: "127.0.0.1", port: 0)
+        configuration.lifespan = .off
+        let server = Server(application: app.application, configuration: configuration, logger: logger)
+        let group = ServiceGroup(services: [server], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let port = try await server.localAddress.port!
+            let client = try await Self.open("/ticker/", port: port)
+            #expect(await app.started.wait())
+            await group.triggerGracefulShutdown()
+            #expect(await app.cancelled.wait())
+            #expect(app.reason.value == .serverShutdown)
+            try await client.waitForClose()
+            let bytes = try await client.waitForBytes(0)
+            let goingAway: [UInt8] = [0x88, 0x11, 0x03, 0xE9] + Array("server shutdown".utf8)
+            #expect(bytes.suffix(goingAway.count).elementsEqual(goingAway), "\(bytes.suffix(24))")
+            try await tasks.waitForAll()
         }
     }
 }
