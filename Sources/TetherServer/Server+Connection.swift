@@ -84,6 +84,7 @@ extension Server {
     /// An application that returns without answering the handshake has it denied with 403; one that accepted and
     /// returned without closing has the connection closed with 1000 (1011 if it threw). The task ends with the
     /// connection, once the close handshake is over.
+    @inline(never)
     func serveWebSocket(
         _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, _ webSocket: WebSocketExchange,
         on channel: any Channel, secure: Bool
@@ -149,6 +150,7 @@ extension Server {
     }()
 
     /// Runs the application on one request, answers 500 for it if it answered nothing, and logs it.
+    @inline(never)
     func serveRequest(
         _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, on channel: any Channel, secure: Bool,
         multiplexed: Bool

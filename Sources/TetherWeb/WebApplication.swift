@@ -112,12 +112,17 @@ public struct WebApplication: Application {
     }
 
     public func callAsFunction(_ scope: Scope, receive: @escaping Receive, send: @escaping Send) async throws {
-        if case .websocket(let scope) = scope {
-            return try await self.serveWebSocket(scope, receive: receive, send: send)
+        // Each kind of scope in a function of its own: a long-lived WebSocket's task holds only its own frames.
+        switch scope {
+        case .http(let scope): try await self.serveHTTP(scope, receive: receive, send: send)
+        case .websocket(let scope): try await self.serveWebSocket(scope, receive: receive, send: send)
+        case .lifespan: throw UnsupportedScope(type: scope.type)
         }
-        guard case .http(let scope) = scope else {
-            throw UnsupportedScope(type: scope.type)
-        }
+    }
+
+    /// Serves an HTTP request: the body spooled, the hooks, the disconnect race, the response.
+    @inline(never)
+    private func serveHTTP(_ scope: HTTPScope, receive: @escaping Receive, send: @escaping Send) async throws {
         let began = ContinuousClock.now
         let sender = ResponseSender(send: send, scope: scope, fileChunkSize: self.configuration.fileChunkSize)
         let declaredLength = scope.headers[.contentLength].flatMap(Int64.init)
@@ -256,6 +261,7 @@ public struct WebApplication: Application {
     /// Serves a WebSocket: the handshake through the middleware, then the route's handler on the connection, closed
     /// with 1000 when it returns and 1011 when it throws; a handshake the chain answers otherwise is denied with
     /// that answer.
+    @inline(never)
     private func serveWebSocket(_ scope: WebSocketScope, receive: @escaping Receive, send: @escaping Send)
         async throws
     {
