@@ -47,6 +47,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        // The exchange holds this handler while it is in the pipeline, and no longer: each keeps the other alive.
+        self.exchange.detach()
         self.timer?.task.cancel()
         self.timer = nil
         self.context = nil

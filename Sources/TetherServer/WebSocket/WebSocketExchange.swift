@@ -64,6 +64,11 @@ final class WebSocketExchange: CancellationSource {
         self.state.withLockedValue { $0.handler = handler }
     }
 
+    /// The handler left the pipeline (the connection closed): nothing more goes to it.
+    func detach() {
+        self.state.withLockedValue { $0.handler = nil }
+    }
+
     /// Queues a message, or hands it to a parked `receive()`; returns whether reads must pause.
     func messageArrived(_ message: WebSocketMessage) -> Bool {
         let (action, waiter) = self.state.withLockedValue {
