@@ -22,7 +22,8 @@ public enum Soak {
         /// The moments requests end at, chosen among at random. Default: all of them.
         public var moments = Moment.allCases
         /// Whether clients speak HTTP/2 (h2c): each opens a connection with one to four streams, which leave by
-        /// RST_STREAM, or all at once by the connection's GOAWAY, FIN or RST. Default `false`: HTTP/1.1.
+        /// RST_STREAM, or all at once by the connection's GOAWAY, FIN or RST. Default `false`: HTTP/1.1. WebSocket
+        /// sessions are HTTP/1.1 only: `.webSocket` is left out of an HTTP/2 soak.
         public var http2 = false
 
         /// The defaults.
@@ -35,6 +36,26 @@ public enum Soak {
         case smallBody = "small body"
         case largeBody = "large body"
         case handler, blocking, stream
+        /// A WebSocket session (HTTP/1.1 only) that completes or leaves at a random ``WebSocketEnding``.
+        case webSocket = "websocket"
+    }
+
+    /// Where a WebSocket session ends.
+    public enum WebSocketEnding: String, CaseIterable, Sendable {
+        /// Echoes checked, then the close handshake: a close frame, the server's close frame and its FIN.
+        case complete
+        /// Half a request head (or a whole one, not waiting for the 101), then FIN or RST.
+        case handshake
+        /// Right after the 101.
+        case upgraded = "after 101"
+        /// Messages sent, their echoes partly received.
+        case echoing = "mid-echo"
+        /// In the middle of a fragmented message.
+        case fragment = "mid-fragment"
+        /// While `/ws/ticker/?ms=1` ticks.
+        case ticker
+        /// A client that stops reading while the ticker sends, then leaves by RST.
+        case stalled = "stopped reading"
     }
 
     /// The figures of a run and the leaks it found.
@@ -48,6 +69,15 @@ public enum Soak {
         public var leftByRST = 0
         public var leftByStreamReset = 0
         public var leftByGoAway = 0
+        public var leftByCloseFrame = 0
+        /// WebSocket sessions by how they ended.
+        public var webSocketEndings: [WebSocketEnding: Int] = [:]
+        /// WebSocket echoes received and found equal to what was sent.
+        public var webSocketEchoes = 0
+        /// WebSocket sessions whose handshake negotiated permessage-deflate.
+        public var webSocketDeflated = 0
+        /// Close frames the server did not answer with its own and a FIN within 30 s.
+        public var webSocketClosesUnanswered = 0
         public var started = 0
         public var finished = 0
         public var inFlight = 0
@@ -63,10 +93,16 @@ public enum Soak {
             let moments = self.byMoment.keys.sorted { $0.rawValue < $1.rawValue }.map {
                 "\($0.rawValue) \(self.byMoment[$0, default: 0])"
             }.joined(separator: ", ")
+            let endings = WebSocketEnding.allCases.map { "\($0.rawValue) \(self.webSocketEndings[$0, default: 0])" }
+                .joined(separator: ", ")
+            let sessions = self.webSocketEndings.values.reduce(0, +)
             return
                 "soak seed \(self.seed): \(self.requests) requests in \(String(format: "%.1f", self.seconds)) s (\(moments)); "
-                + "left by FIN \(self.leftByFIN), by RST \(self.leftByRST), by RST_STREAM \(self.leftByStreamReset), "
-                + "by GOAWAY \(self.leftByGoAway); failed completions \(self.failedCompletions); "
+                + "websocket sessions \(sessions) (\(endings)), echoes checked \(self.webSocketEchoes), "
+                + "permessage-deflate \(self.webSocketDeflated), close frames unanswered \(self.webSocketClosesUnanswered); "
+                + "left by FIN \(self.leftByFIN), by RST \(self.leftByRST), by close frame \(self.leftByCloseFrame), "
+                + "by RST_STREAM \(self.leftByStreamReset), by GOAWAY \(self.leftByGoAway); "
+                + "failed completions \(self.failedCompletions); "
                 + "started \(self.started), finished \(self.finished), in flight \(self.inFlight); temporary files left \(self.temporaryFilesLeft); "
                 + "descriptors \(self.descriptorsBefore) -> \(self.descriptorsAfter); resident +\(self.residentGrowth / 1024) KiB; "
                 + "server answers: \(self.serverAnswers ? "yes" : "no"); "
@@ -101,6 +137,7 @@ public enum Soak {
             let driver = Driver(port: port, group: clients, seed: configuration.seed)
             // Warm up, so that every pool and thread the server keeps exists before the baseline is taken.
             for moment in Moment.allCases { await driver.request(moment, reset: false) }
+            await driver.webSocketWarmUp()
             _ = await driver.settle(counters: counters, descriptors: nil)
             let descriptorsBefore = openDescriptors()
             let residentBefore = residentBytes()
@@ -108,13 +145,15 @@ public enum Soak {
 
             let start = ContinuousClock.now
             let deadline = start + configuration.duration
+            // WebSocket over HTTP/2 (RFC 8441) is not served: an HTTP/2 soak leaves it out.
+            let http2Moments = configuration.moments.filter { $0 != .webSocket }
             try await withThrowingTaskGroup(of: Void.self) { workers in
                 for worker in 0..<configuration.concurrency {
                     workers.addTask {
                         var random = SplitMix64(seed: configuration.seed &+ UInt64(worker))
                         while ContinuousClock.now < deadline {
                             if configuration.http2 {
-                                await driver.http2Session(moments: configuration.moments, random: &random)
+                                await driver.http2Session(moments: http2Moments, random: &random)
                                 continue
                             }
                             let moment = configuration.moments.randomElement(using: &random)!
@@ -145,6 +184,11 @@ public enum Soak {
             report.leftByRST = tally.leftByRST
             report.leftByStreamReset = tally.leftByStreamReset
             report.leftByGoAway = tally.leftByGoAway
+            report.leftByCloseFrame = tally.leftByCloseFrame
+            report.webSocketEndings = tally.webSocketEndings
+            report.webSocketEchoes = tally.webSocketEchoes
+            report.webSocketDeflated = tally.webSocketDeflated
+            report.webSocketClosesUnanswered = tally.webSocketClosesUnanswered
             report.failedCompletions = tally.failedCompletions
 
             if !settled { report.violations.append("requests still in flight or descriptors open after 30 s") }
@@ -166,6 +210,11 @@ public enum Soak {
                     "\(report.failedCompletions) requests meant to complete did not: \(tally.failures.joined(separator: ", "))"
                 )
             }
+            if report.webSocketClosesUnanswered > 0 {
+                report.violations.append(
+                    "\(report.webSocketClosesUnanswered) WebSocket close frames unanswered: "
+                        + tally.closeFailures.joined(separator: ", "))
+            }
             if !report.serverAnswers { report.violations.append("the server no longer answers") }
             return report
         }
@@ -180,8 +229,15 @@ struct Tally: Sendable {
     var leftByRST = 0
     var leftByStreamReset = 0
     var leftByGoAway = 0
+    var leftByCloseFrame = 0
+    var webSocketEndings: [Soak.WebSocketEnding: Int] = [:]
+    var webSocketEchoes = 0
+    var webSocketDeflated = 0
+    var webSocketClosesUnanswered = 0
     var failedCompletions = 0
     var failures: [String] = []
+    /// The first few unanswered close frames, described.
+    var closeFailures: [String] = []
 }
 
 /// Runs one request of each kind against the server.
@@ -189,7 +245,7 @@ final class Driver: Sendable {
     let port: Int
     let group: any EventLoopGroup
     let tally = NIOLockedValueBox(Tally())
-    private let seed: UInt64
+    let seed: UInt64
 
     init(port: Int, group: any EventLoopGroup, seed: UInt64) {
         self.port = port
@@ -204,6 +260,7 @@ final class Driver: Sendable {
 
     /// One request that ends at `moment`; those that leave, leave by RST when `reset`, else by FIN.
     func request(_ moment: Soak.Moment, reset: Bool, random: inout SplitMix64) async {
+        if moment == .webSocket { return await self.webSocketSession(reset: reset, random: &random) }
         guard let connection = try? await RawClient.connect(port: self.port, group: self.group) else {
             self.tally.withLockedValue { $0.failedCompletions += 1 }
             return
@@ -252,6 +309,8 @@ final class Driver: Sendable {
         case .stream:
             try? await connection.send(.init(string: "GET /stream/?chunks=100000&ms=2 HTTP/1.1\r\nHost: soak\r\n\r\n"))
             _ = try? await connection.waitFor("chunk 1\n", timeout: .seconds(30))
+        case .webSocket:
+            break
         }
         if moment != .complete && reset {
             try? await connection.reset()

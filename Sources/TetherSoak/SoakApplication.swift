@@ -13,8 +13,17 @@ final class HookCounters: Sendable {
     }
 }
 
-/// The application the soak drives: uploads, slow, blocking and streamed handlers, with counted hooks.
+/// The application the soak drives: uploads, slow, blocking and streamed handlers, a WebSocket echo and ticker, with
+/// counted hooks.
 enum SoakApplication {
+    /// Bytes that do not compress, for the ticker's binary ticks.
+    static let noise: ByteBuffer = {
+        var random = SplitMix64(seed: 0x5EED)
+        var buffer = ByteBuffer()
+        for _ in 0..<(64 * 1024 / 8) { buffer.writeInteger(random.next()) }
+        return buffer
+    }()
+
     static func make(temporaryDirectory: String, spoolThreshold: Int64, counters: HookCounters) -> WebApplication {
         var router = Router()
         router.get("/hello/") { _ in .text("Hello") }
@@ -48,6 +57,24 @@ enum SoakApplication {
                         try await Task.sleep(for: .milliseconds(milliseconds))
                     }
                 })
+        }
+        router.webSocket("/ws/echo/") { _, socket in
+            for try await message in socket.messages { try await socket.send(message) }
+        }
+        // `tick N` every `ms` until the peer leaves; with `bytes`, binary ticks of that many incompressible bytes.
+        router.webSocket("/ws/ticker/") { request, socket in
+            let milliseconds = request.query.get("ms", as: Int.self) ?? 1000
+            let bytes = min(request.query.get("bytes", as: Int.self) ?? 0, Self.noise.readableBytes)
+            var index = 0
+            while true {
+                if bytes > 0 {
+                    try await socket.send(binary: Self.noise.getSlice(at: Self.noise.readerIndex, length: bytes)!)
+                } else {
+                    try await socket.send(text: "tick \(index)")
+                }
+                index += 1
+                try await Task.sleep(for: .milliseconds(milliseconds))
+            }
         }
         var configuration = WebApplication.Configuration()
         configuration.temporaryDirectory = .init(temporaryDirectory)

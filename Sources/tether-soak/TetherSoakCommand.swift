@@ -22,7 +22,7 @@ struct TetherSoakCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "Comma-separated moments to end requests at (complete, head, small body, large body, handler, blocking, stream); default all."
+            "Comma-separated moments to end requests at (complete, head, small body, large body, handler, blocking, stream, websocket); default all."
     )
     var only: String?
 
