@@ -76,7 +76,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var version = NIOHTTP1.HTTPVersion.http1_1
     /// The one timer, armed at or before the machine's next deadline: a later deadline leaves it alone, and when
     /// it fires early it re-arms for what is left.
-    private var timer: (task: Scheduled<Void>, firesAt: ContinuousClock.Instant)?
+    private var timer = DeadlineTimer()
     /// Whether a read was held back, to be issued once reads are allowed again.
     private var readHeld = false
     /// Whether the request in flight paused reads: only then does a read ask its exchange whether they resumed.
@@ -112,8 +112,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.timer?.task.cancel()
-        self.timer = nil
+        self.timer.cancel()
         self.context = nil
     }
 
@@ -360,17 +359,12 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func armTimer() {
-        guard let deadline = self.machine.nextDeadline, let context = self.context else { return }
-        if let timer = self.timer, timer.firesAt <= deadline { return }
-        self.timer?.task.cancel()
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let delay = ContinuousClock.now.duration(to: deadline)
-        let task = context.eventLoop.scheduleTask(in: delay.timeAmount) { handler.value.timerFired() }
-        self.timer = (task, deadline)
+        guard let context = self.context else { return }
+        self.timer.arm(for: self.machine.nextDeadline, on: context.eventLoop, calling: self) { $0.timerFired() }
     }
 
     private func timerFired() {
-        self.timer = nil
+        self.timer.fired()
         self.perform(self.machine.timerFired(now: .now))
     }
 }

@@ -20,7 +20,7 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private var machine: HTTP2ConnectionStateMachine<ContinuousClock>
     let loss = HTTP2ConnectionLoss()
     private var context: ChannelHandlerContext?
-    private var timer: (task: Scheduled<Void>, firesAt: ContinuousClock.Instant)?
+    private var timer = DeadlineTimer()
     private let pingData = HTTP2PingData(withInteger: .random(in: .min ... .max))
     /// Where the streams' requests go; closed with the connection, which ends the task that serves it.
     private let requests: Mailbox<PendingRequest>
@@ -37,8 +37,7 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.timer?.task.cancel()
-        self.timer = nil
+        self.timer.cancel()
         self.context = nil
         self.requests.close()
     }
@@ -109,8 +108,7 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.machine.connectionClosed()
-        self.timer?.task.cancel()
-        self.timer = nil
+        self.timer.cancel()
         self.requests.close()
         context.fireChannelInactive()
     }
@@ -147,18 +145,12 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func armTimer() {
-        guard let deadline = self.machine.nextDeadline, let context = self.context else { return }
-        if let timer = self.timer, timer.firesAt <= deadline { return }
-        self.timer?.task.cancel()
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let task = context.eventLoop.scheduleTask(in: ContinuousClock.now.duration(to: deadline).timeAmount) {
-            handler.value.timerFired()
-        }
-        self.timer = (task, deadline)
+        guard let context = self.context else { return }
+        self.timer.arm(for: self.machine.nextDeadline, on: context.eventLoop, calling: self) { $0.timerFired() }
     }
 
     private func timerFired() {
-        self.timer = nil
+        self.timer.fired()
         self.perform(self.machine.timerFired(now: .now))
     }
 }

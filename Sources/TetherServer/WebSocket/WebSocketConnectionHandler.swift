@@ -18,7 +18,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     private let deflate: PerMessageDeflate?
     private var context: ChannelHandlerContext?
     /// The one timer, armed at or before the machine's next deadline.
-    private var timer: (task: Scheduled<Void>, firesAt: ContinuousClock.Instant)?
+    private var timer = DeadlineTimer()
     /// Whether the application is behind: reads wait until it catches up.
     private var paused = false
     /// Whether a read was held back, to be issued once reads resume.
@@ -49,8 +49,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         // The exchange holds this handler while it is in the pipeline, and no longer: each keeps the other alive.
         self.exchange.detach()
-        self.timer?.task.cancel()
-        self.timer = nil
+        self.timer.cancel()
         self.context = nil
     }
 
@@ -195,23 +194,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
     }
 
     private func armTimer() {
-        guard let deadline = self.machine.nextDeadline, let context = self.context else {
-            if self.machine.nextDeadline == nil {
-                self.timer?.task.cancel()
-                self.timer = nil
-            }
-            return
-        }
-        if let timer = self.timer, timer.firesAt <= deadline { return }
-        self.timer?.task.cancel()
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let delay = ContinuousClock.now.duration(to: deadline)
-        let task = context.eventLoop.scheduleTask(in: delay.timeAmount) { handler.value.timerFired() }
-        self.timer = (task, deadline)
+        guard let context = self.context else { return }
+        self.timer.arm(for: self.machine.nextDeadline, on: context.eventLoop, calling: self) { $0.timerFired() }
     }
 
     private func timerFired() {
-        self.timer = nil
+        self.timer.fired()
         self.perform(self.machine.timerFired(now: .now))
     }
 }
