@@ -32,8 +32,7 @@ import TetherWeb
                 do {
                     while true {
                         try await socket.send(text: "tick")
-                        // Slow enough that a FIN is read before the next write, whose RST it would draw.
-                        try await Task.sleep(for: .milliseconds(50))
+                        try await Task.sleep(for: .milliseconds(5))
                     }
                 } catch {
                     self.reason.value = CancellationReason.current
@@ -47,6 +46,19 @@ import TetherWeb
                 while true {
                     try await socket.send(binary: chunk)
                     self.sentBytes.value += chunk.readableBytes
+                }
+            }
+            // One message, then a minute of work: no write races the client's leaving, whose reason is then its own
+            // (a write after a FIN draws the client's RST).
+            router.webSocket("/quiet/") { _, socket in
+                self.started.open()
+                do {
+                    try await socket.send(text: "ready")
+                    try await Task.sleep(for: .seconds(60))
+                } catch {
+                    self.reason.value = CancellationReason.current
+                    self.cancelled.open()
+                    throw error
                 }
             }
             router.webSocket("/echo/") { _, socket in
@@ -112,9 +124,9 @@ import TetherWeb
     func thePeerLeavingCancelsTheHandlerForHowItLeft(leaving: Leaving) async throws {
         let app = App()
         try await withServer(app.application) { port, _ in
-            let client = try await Self.open("/ticker/", port: port)
+            let client = try await Self.open("/quiet/", port: port)
             #expect(await app.started.wait())
-            _ = try await client.waitFor("tick")
+            _ = try await client.waitFor("ready")
             switch leaving {
             case .closeFrame: try await client.send(Self.closeFrame(4000, "bye"))
             case .fin: try await client.close()
