@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TetherGateway
+import TetherServer
 
 extension SubprocessTests {
     /// WebSocket over HTTP/2 (RFC 8441), the client being Tests/Scripts/ws_h2.py (the `h2` package): the server
@@ -60,6 +61,32 @@ extension SubprocessTests {
                 #expect(report.status == 200 && report.messages.count >= 2, "\(report)")
                 #expect(await app.cancelled.wait())
                 #expect(app.reason.value == expected)
+            }
+        }
+
+        /// Under TLS, a client that asks for HTTP/1.1 by ALPN (Python's `websockets`) gets its WebSocket with the
+        /// scheme `wss`.
+        @Test func aWebSocketUnderTLS() async throws {
+            let certificate = try await TestCertificate.make()
+            defer { certificate.remove() }
+            let tls = Server.Configuration.TLS(
+                certificateChainPath: certificate.certificatePath, privateKeyPath: certificate.keyPath)
+            try await withServer(WebSocketOverSocketTests.App().application, configure: { $0.tls = tls }) { port, _ in
+                let client = """
+                    import asyncio, ssl, sys, websockets
+                    async def main():
+                        context = ssl.create_default_context()
+                        context.check_hostname = False
+                        context.verify_mode = ssl.CERT_NONE
+                        async with websockets.connect(sys.argv[1], ssl=context) as socket:
+                            await socket.send("over TLS")
+                            print(await socket.recv())
+                    asyncio.run(main())
+                    """
+                let (status, output) = try await SubprocessTests.run(
+                    ["python3", "-c", client, "wss://127.0.0.1:\(port)/echo/"], showingErrors: true)
+                #expect(status == 0)
+                #expect(output == "over TLS\n")
             }
         }
     }
