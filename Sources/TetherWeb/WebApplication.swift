@@ -281,6 +281,8 @@ public struct WebApplication: Application {
                 try await upgrade.handler(upgrade.request, socket)
                 // A handler that returns without closing is done with the connection; one that closed is not reopened.
                 try? await socket.close()
+                // Its messages ended because the peer left before it closed: its work was cut short all the same.
+                if let reason = CancellationReason.current { outcome = .cancelled(reason) }
             } else {
                 let sender = ResponseSender(
                     send: send, scope: scope.request, fileChunkSize: self.configuration.fileChunkSize)
