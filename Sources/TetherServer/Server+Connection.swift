@@ -38,18 +38,19 @@ extension Server {
                 // The connection's handler hands over each request once the one before it is answered, and closes
                 // the mailbox when the connection ends.
                 while let (head, fields, exchange) = await inbox.requests.next() {
-                    group.addTask {
-                        let isAbandoned = {
-                            exchange.cancellationReason != nil || exchange.webSocket?.cancellationReason != nil
-                        }
+                    if let webSocket = exchange.webSocket {
+                        // A WebSocket is the connection's last request and lives as long as it: the connection's own
+                        // task serves it, which its leaving cancels, without a child task's frames held for hours.
+                        let isAbandoned = { exchange.cancellationReason != nil || webSocket.cancellationReason != nil }
                         await inbox.task.run(isAbandoned: isAbandoned) {
-                            if let webSocket = exchange.webSocket {
-                                await self.serveWebSocket(
-                                    head, fields, exchange, webSocket, on: channel, secure: secure)
-                            } else {
-                                await self.serveRequest(
-                                    head, fields, exchange, on: channel, secure: secure, multiplexed: false)
-                            }
+                            await self.serveWebSocket(head, fields, exchange, webSocket, on: channel, secure: secure)
+                        }
+                        break
+                    }
+                    group.addTask {
+                        await inbox.task.run(isAbandoned: { exchange.cancellationReason != nil }) {
+                            await self.serveRequest(
+                                head, fields, exchange, on: channel, secure: secure, multiplexed: false)
                         }
                         inbox.finished?.deliver(())
                     }

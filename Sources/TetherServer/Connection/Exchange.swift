@@ -12,7 +12,7 @@ import TetherGateway
 final class Exchange: CancellationSource, RequestTrailersSource {
     struct State: ParkedReceiveState {
         var machine: RequestStateMachine
-        var waiter: CheckedContinuation<InboundEvent, any Error>?
+        var waiter: Receiver?
         var early: Result<InboundEvent, any Error>?
         /// The trailer fields the request's body ended with.
         var trailers: HTTPFields?
@@ -24,7 +24,7 @@ final class Exchange: CancellationSource, RequestTrailersSource {
         /// `action`, with the continuation it resumes taken out of the state.
         mutating func take(
             _ action: RequestStateMachine.InputAction
-        ) -> (RequestStateMachine.InputAction, CheckedContinuation<InboundEvent, any Error>?) {
+        ) -> (RequestStateMachine.InputAction, Receiver?) {
             guard case .resume(let event) = action else { return (action, nil) }
             return (action, self.resuming(with: event))
         }
@@ -103,7 +103,7 @@ final class Exchange: CancellationSource, RequestTrailersSource {
             code: WebSocketCloseCode.abnormalClosure, reason: "", cancelling: reason)
     }
 
-    private func carryOut(_ taken: (RequestStateMachine.InputAction, CheckedContinuation<InboundEvent, any Error>?))
+    private func carryOut(_ taken: (RequestStateMachine.InputAction, Receiver?))
         -> Bool
     {
         switch taken.0 {

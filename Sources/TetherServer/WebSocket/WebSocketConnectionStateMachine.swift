@@ -89,7 +89,11 @@ struct WebSocketConnectionStateMachine<C: Clock> where C.Duration == Duration {
 
     /// The earliest deadline in force, if any.
     var nextDeadline: C.Instant? {
-        [self.pingDeadline, self.pongDeadline, self.closeDeadline].compactMap { $0 }.min()
+        // No array: this runs after every frame.
+        var earliest = self.pingDeadline
+        if let deadline = self.pongDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+        if let deadline = self.closeDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+        return earliest
     }
 
     // MARK: Frames from the peer

@@ -20,7 +20,7 @@ enum WebSocketOutbound: Sendable {
 final class WebSocketExchange: CancellationSource {
     struct State: ParkedReceiveState {
         var machine: WebSocketStateMachine
-        var waiter: CheckedContinuation<InboundEvent, any Error>?
+        var waiter: Receiver?
         var early: Result<InboundEvent, any Error>?
         /// Switches the connection from HTTP to WebSocket on its event loop; taken once, by the accept.
         var upgrade: (@Sendable (HTTPHeaders) -> EventLoopFuture<Void>)?
@@ -72,7 +72,7 @@ final class WebSocketExchange: CancellationSource {
     /// Queues a message, or hands it to a parked `receive()`; returns whether reads must pause.
     func messageArrived(_ message: WebSocketMessage) -> Bool {
         let (action, waiter) = self.state.withLockedValue {
-            state -> (WebSocketStateMachine.InputAction, CheckedContinuation<InboundEvent, any Error>?) in
+            state -> (WebSocketStateMachine.InputAction, Receiver?) in
             let action = state.machine.messageArrived(message)
             guard case .resume(let event) = action else { return (action, nil) }
             return (action, state.resuming(with: event))
