@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // The ceiling: the smallest correct SwiftNIO HTTP/1.1 hello server.
@@ -37,6 +38,35 @@ let package = Package(
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // The WebSocket ceiling: the smallest SwiftNIO WebSocket echo server (NIOWebSocketServerUpgrader, fragments
+        // aggregated by NIOWebSocketFrameAggregator) on /ws/echo/, and the HTTP/1.1 hello route.
+        .executableTarget(
+            name: "baseline-ws",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
+        // Hummingbird 2's WebSocket server (HummingbirdWebSocket) with its defaults: an echo on /ws/echo/, and hello.
+        .executableTarget(
+            name: "hummingbird-ws",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            ]
+        ),
+        // The WebSocket load generator: echo round trips over N connections, or N idle connections held open.
+        .executableTarget(
+            name: "ws-load",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
         // Micro-benchmarks (package-benchmark): `swift package benchmark`.

@@ -38,11 +38,25 @@
           stays from memory that goes on growing), GOAWAYs, the handlers started and cancelled, hello latency
           before and during the attacks; then whether the server closes a connection after its GOAWAY when the
           client ignores it (h2_probe.py goaway).
+  wsecho  N rounds, each of tether-demo, baseline-ws and hummingbird-ws in turn, one server at a time: ws-load (a
+          product of the Benchmarks package, SwiftNIO's WebSocket client on one event loop thread) opens 64
+          WebSocket connections to /ws/echo/, and each sends a 24-byte text message and waits for its echo before the
+          next, 2 s of warm-up discarded, then {seconds} s measured: round trips/s, p50 and p99 round-trip latency,
+          the server's CPU time per round trip (between the lines where ws-load says its measured run starts and
+          ends), resident memory, and ws-load's own CPU time; each next to the baseline's of the same round.
+  wsidle  N rounds of the same three servers, one at a time: 10,000 WebSocket connections to /ws/echo/, handshake
+          done, then idle (from several 127.0.0.x source addresses when more than 20,000); resident memory ~1 s and
+          ~6 s after the last handshake, minus before; KiB per connection (ws_probe.py idle).
+  wscancel tether only: a WebSocket on /ws/ticker/?ms=5 receives 3 ticks, then the client leaves, N times for each
+          way of leaving, taking turns: a close frame, a TCP FIN without one, a TCP RST (SO_LINGER 0); from just
+          before the client's send (CLOCK_MONOTONIC) until the application's cancellation (the demo's /stats/
+          stream_stopped and last_cancel_ns): p50, p99, max per way, and the cancellation reasons (ws_probe.py latency).
 
 The servers are products of the Benchmarks package (tether-demo through its path dependency on Tether; baseline;
 hummingbird-hello and hummingbird-h2 on Hummingbird 2.28.1, the latter its HTTP/2 server, HummingbirdHTTP2, which
-serves h2c by prior knowledge only, or TLS with ALPN h2/http1.1, never both on one port), built release the same
-way: with the Swift runtime linked statically (--static-swift-stdlib), as servers are deployed, in
+serves h2c by prior knowledge only, or TLS with ALPN h2/http1.1, never both on one port; baseline-ws, SwiftNIO's
+NIOWebSocket server; hummingbird-ws on HummingbirdWebSocket 2.8.1; and the load generator ws-load), built release the
+same way: with the Swift runtime linked statically (--static-swift-stdlib), as servers are deployed, in
 Benchmarks/.build-static, and linked dynamically in Benchmarks/.build-dynamic. --linking picks one or both: hello
 measures each chosen, the other measurements (the HTTP/2 ones too) use static if chosen, else dynamic.
 Every measurement starts a fresh server on a free port of 127.0.0.1 and stops it afterwards, also on errors.
@@ -57,6 +71,9 @@ writes a JSON file; draw it with plot.py.
                                                        # the three servers, both linkings, briefly
   python3 Benchmarks/load/run.py --only h2hello,h2cancel,h2wave,rapidreset --linking static --output /tmp/h2.json
                                                        # the HTTP/2 measurements alone (~6 min after the builds)
+  python3 Benchmarks/load/run.py --only wsecho,wsidle,wscancel --linking static
+                                                       # the WebSocket measurements alone, into results-ws.json
+                                                       # (~5 min after the builds)
 """
 import argparse
 import contextlib
@@ -84,7 +101,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 BENCHMARKS = os.path.join(ROOT, "Benchmarks")
 # The servers, in the order each hello round runs them, and their products in the Benchmarks package.
 PRODUCTS = {"tether": "tether-demo", "baseline": "baseline", "hummingbird": "hummingbird-hello",
-            "hummingbird-h2": "hummingbird-h2"}
+            "hummingbird-h2": "hummingbird-h2", "baseline-ws": "baseline-ws", "hummingbird-ws": "hummingbird-ws",
+            "ws-load": "ws-load"}
 SERVERS = ["tether", "baseline", "hummingbird"]  # the HTTP/1.1 servers of hello and allocs
 COMPARED = [kind for kind in SERVERS if kind != "baseline"]  # set against the baseline in each hello round
 # How each linking mode is built: release, in a build folder of its own (Benchmarks/.build-MODE), so that the usual
@@ -95,7 +113,13 @@ SECTION_SERVERS = {"hello": SERVERS, "allocs": SERVERS, "cancel": ["tether"], "w
                    "upload": ["tether"], "idle": ["tether", "baseline"],
                    "h2hello": ["tether", "baseline", "hummingbird", "hummingbird-h2"],
                    "h2cancel": ["tether", "hummingbird-h2"], "h2wave": ["tether"],
-                   "rapidreset": ["tether", "hummingbird-h2"]}
+                   "rapidreset": ["tether", "hummingbird-h2"],
+                   "wsecho": ["tether", "baseline-ws", "hummingbird-ws"],
+                   "wsidle": ["tether", "baseline-ws", "hummingbird-ws"], "wscancel": ["tether"]}
+# Programs other than servers that a measurement runs, built like the servers.
+SECTION_TOOLS = {"wsecho": ["ws-load"]}
+WS_SECTIONS = ["wsecho", "wsidle", "wscancel"]  # their results go to results-ws.json unless --output says otherwise
+WS_SERVERS = SECTION_SERVERS["wsecho"]  # in the order each WebSocket round runs them
 H2_SECTIONS = ["h2hello", "h2cancel", "h2wave", "rapidreset"]  # these need the PyPI package h2, and h2hello h2load
 # Counts a server's heap allocations when preloaded (malloc_count.c, built next to the servers).
 MALLOC_COUNT_SOURCE = os.path.join(HERE, "malloc_count.c")
@@ -106,6 +130,7 @@ MIB = 1 << 20
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ left next to the scripts
 import disconnect_probe as probe  # noqa: E402  (the sibling script: latency and wave)
+import ws_probe  # noqa: E402  (the sibling script: WebSocket handshakes, idle connections, leave -> cancel latency)
 
 
 def h2_probe():
@@ -1203,6 +1228,268 @@ def run_rapidreset(args):
     return {kind: rapidreset_one(kind, args) for kind in SECTION_SERVERS["rapidreset"]}
 
 
+# ---------------------------------------------------------------- WebSocket: wsecho (ws-load), wsidle, wscancel
+
+
+WSECHO_FIGURES = ["round_trips_per_s", "p50_ms", "p99_ms", "cpu_us_per_round_trip", "errors", "rss_before_mib",
+                  "peak_rss_mib", "server_cores", "load_cores", "load_cpu_us_per_round_trip"]
+WSECHO_RATIOS = ["round_trips_per_s", "cpu_us_per_round_trip", "peak_rss_mib"]
+WSECHO_COLUMNS = ["<round", "<server", "round trips/s", "÷ baseline", "p50 ms", "p99 ms", "CPU µs/round trip",
+                  "CPU ÷ baseline", "errors", "RSS before MiB", "peak RSS MiB", "server cores", "ws-load cores",
+                  "ws-load CPU µs/round trip"]
+
+
+def ws_load(port, pid, args):
+    """One ws-load run: its JSON line, and the server's and ws-load's CPU time and the server's resident memory at
+    the lines where ws-load says its measured run starts and ends."""
+    linking = args.linkings[0]
+    cmd = [binary("ws-load", linking), "--port", str(port), "--path", "/ws/echo/",
+           "--connections", str(args.ws_connections), "--seconds", str(args.seconds), "--warmup", str(args.ws_warm_up),
+           "--size", str(args.ws_message_bytes), "--threads", str(args.ws_load_threads)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
+    watchdog = threading.Timer(args.seconds + args.ws_warm_up + 60, proc.kill)
+    watchdog.start()
+    lines, marks = [], {}
+
+    def mark():
+        try:
+            return {"server_cpu": cpu_seconds(pid), "server_rss": proc_status(pid)["VmRSS"],
+                    "load_cpu": cpu_seconds(proc.pid), "time": time.monotonic()}
+        except (OSError, KeyError, ValueError, IndexError):  # the server is gone, or a zombie without VmRSS
+            return None
+
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip() == "measuring":
+                marks["start"] = mark()
+            elif line.strip() == "done":
+                marks["end"] = mark()
+        proc.wait()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "".join(lines)
+    if marks.get("start", 0) is None or marks.get("end", 0) is None:
+        raise RuntimeError(f"the server exited during {shlex.join(cmd)}")
+    if proc.returncode != 0 or "start" not in marks or "end" not in marks or not lines[-1].startswith("{"):
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}): {text[-3000:]}")
+    return json.loads(lines[-1]), marks, shlex.join(cmd)
+
+
+def wsecho_one(kind, args):
+    with Server(kind, args.linkings[0]) as server:
+        rss_idle = proc_status(server.pid)["VmRSS"]
+        load, marks, command = ws_load(server.port, server.pid, args)
+        st = proc_status(server.pid)
+    start, end = marks["start"], marks["end"]
+    wall = end["time"] - start["time"]
+    cpu, load_cpu, trips = end["server_cpu"] - start["server_cpu"], end["load_cpu"] - start["load_cpu"], load["round_trips"]
+    result = {
+        "command": command,
+        "round_trips": trips,
+        "round_trips_per_s": load["round_trips_per_s"],
+        "p50_ms": load["p50_us"] / 1000, "p90_ms": load["p90_us"] / 1000, "p99_ms": load["p99_us"] / 1000,
+        "max_ms": load["max_us"] / 1000, "mean_ms": load["mean_us"] / 1000,
+        "errors": load["wrong_echoes"] + load["closed_early"] + load["stuck"],
+        "cpu_s": cpu,                                 # the server's utime + stime during the measured run
+        "cpu_us_per_round_trip": cpu / trips * 1e6 if trips else None,
+        "server_cores": cpu / wall,                   # of the machine's os.cpu_count()
+        "load_cpu_s": load_cpu,                       # ws-load's, from /proc over the same window
+        "load_cpu_us_per_round_trip": load_cpu / trips * 1e6 if trips else None,
+        "load_cores": load_cpu / wall,
+        "rss_idle_mib": rss_idle / 1024,              # after the first GET /hello/
+        "rss_before_mib": start["server_rss"] / 1024,  # after the connections and the warm-up
+        "rss_after_mib": end["server_rss"] / 1024,
+        "peak_rss_mib": st["VmHWM"] / 1024,
+        "threads": st["Threads"],
+        "ws_load": load,
+    }
+    result.update(server.notes())
+    if result["errors"]:
+        result["warning"] = (f"{load['wrong_echoes']} wrong echoes, {load['closed_early']} connections closed early, "
+                             f"{load['stuck']} without their last echo")
+        log(f"  WARNING: {kind}: {result['warning']}")
+    return result
+
+
+def wsecho_rows(round_):
+    rows = []
+    for kind in WS_SERVERS:
+        r, vs = round_[kind], round_["vs_baseline"].get(kind, {})
+        rows.append([round_["round"], kind, fmt(r["round_trips_per_s"], 0),
+                     fmt(vs.get("round_trips_per_s"), 3) if vs else "", fmt(r["p50_ms"], 3), fmt(r["p99_ms"], 3),
+                     fmt(r["cpu_us_per_round_trip"], 1), fmt(vs.get("cpu_us_per_round_trip"), 3) if vs else "",
+                     fmt(r["errors"], 0), fmt(r["rss_before_mib"], 1), fmt(r["peak_rss_mib"], 1),
+                     fmt(r["server_cores"], 2), fmt(r["load_cores"], 2), fmt(r["load_cpu_us_per_round_trip"], 1)])
+    return rows
+
+
+def run_wsecho(args):
+    rounds = []
+    log("\n".join(table(None, WSECHO_COLUMNS, [])))
+    for index in range(1, args.rounds + 1):
+        round_ = {"round": index, "linking": args.linkings[0]}
+        for kind in WS_SERVERS:
+            try:
+                round_[kind] = wsecho_one(kind, args)
+            except RuntimeError as error:  # once more, with a new server; the failure stays in the results
+                log(f"  {kind}: {error}; once more")
+                round_[kind] = wsecho_one(kind, args)
+                round_[kind]["note"] = f"the first attempt failed: {error}"
+        base = round_.get("baseline-ws")
+        round_["vs_baseline"] = {
+            kind: {f: round_[kind][f] / base[f] if round_[kind][f] is not None and base[f] else None
+                   for f in WSECHO_RATIOS}
+            for kind in WS_SERVERS if kind != "baseline-ws" and base is not None}
+        rounds.append(round_)
+        for row in wsecho_rows(round_):
+            log(table_row(row))
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    medians = {"round": "median", "linking": args.linkings[0], "rounds": len(rounds)}
+    medians |= {kind: {f: med([r[kind][f] for r in rounds]) for f in WSECHO_FIGURES} for kind in WS_SERVERS}
+    medians["vs_baseline"] = {kind: {f: med([r["vs_baseline"][kind][f] for r in rounds]) for f in WSECHO_RATIOS}
+                              for kind in rounds[0]["vs_baseline"]}
+    log(table_row(["-"] * len(WSECHO_COLUMNS)))
+    for row in wsecho_rows(medians):
+        log(table_row(row))
+    return {"seconds": args.seconds, "warm_up_s": args.ws_warm_up, "connections": args.ws_connections,
+            "message_bytes": args.ws_message_bytes, "load_threads": args.ws_load_threads,
+            "ws_load": f"ws-load --connections {args.ws_connections} --size {args.ws_message_bytes} --seconds "
+                       f"{args.seconds} --warmup {args.ws_warm_up} --threads {args.ws_load_threads} (a text message, "
+                       f"its echo awaited before the next, on each connection)",
+            "linking": args.linkings[0], "servers": WS_SERVERS, "rounds": rounds, "medians": medians}
+
+
+def wsidle_one(kind, args):
+    count = args.ws_idle_count
+    sources = args.ws_idle_sources or max(1, -(-count // 20000))
+    sockets = []
+    with Server(kind, args.linkings[0]) as server:
+        try:
+            time.sleep(0.2)
+            rss_before = proc_status(server.pid)["VmRSS"]
+            fds_before = open_fds(server.pid)
+            started = time.monotonic()
+            sockets = ws_probe.open_idle(server.port, count, path="/ws/echo/", sources=sources)
+            opened = time.monotonic() - started
+            time.sleep(1.0)
+            st1, fds_idle, closed1 = proc_status(server.pid), open_fds(server.pid), ws_probe.closed_by_server(sockets)
+            time.sleep(5.0)
+            st6, closed6 = proc_status(server.pid), ws_probe.closed_by_server(sockets)
+        finally:
+            for s in sockets:
+                s.close()
+        # the connections should be gone on the server's side too (bounded wait)
+        deadline = time.monotonic() + 10
+        time.sleep(0.5)
+        while time.monotonic() < deadline and (open_fds(server.pid) or 0) > fds_before + 5:
+            time.sleep(0.05)
+        rss_closed = proc_status(server.pid)["VmRSS"]
+        fds_closed = open_fds(server.pid)
+    result = {
+        "connections": count,
+        "source_addresses": sources,
+        "open_seconds": opened,
+        "rss_before_mib": rss_before / 1024,
+        "rss_idle_mib": st1["VmRSS"] / 1024,                      # ~1 s after the last handshake
+        "rss_delta_mib": (st1["VmRSS"] - rss_before) / 1024,
+        "rss_per_connection_kib": (st1["VmRSS"] - rss_before) / count,
+        "rss_idle_6s_mib": st6["VmRSS"] / 1024,                   # ~6 s after
+        "rss_per_connection_6s_kib": (st6["VmRSS"] - rss_before) / count,
+        "peak_rss_mib": st6["VmHWM"] / 1024,
+        "rss_after_close_mib": rss_closed / 1024,
+        "closed_by_server_1s": closed1,
+        "closed_by_server_6s": closed6,
+        "server_fds_before": fds_before,
+        "server_fds_idle": fds_idle,
+        "server_fds_after_close": fds_closed,
+        "threads": st1["Threads"],
+    }
+    result.update(server.notes())
+    log(f"  {kind}: {count} idle WebSocket connections, RSS {rss_before / 1024:.1f} -> {st1['VmRSS'] / 1024:.1f} MiB "
+        f"(+{result['rss_delta_mib']:.1f} MiB, {result['rss_per_connection_kib']:.1f} KiB each; "
+        f"{result['rss_per_connection_6s_kib']:.1f} KiB after 6 s), after close {rss_closed / 1024:.1f} MiB, "
+        f"fds {fds_before} -> {fds_idle} -> {fds_closed}, closed by the server {closed1} / {closed6}, "
+        f"opened in {opened:.2f} s")
+    if closed1 or closed6:
+        result["warning"] = f"the server closed (or wrote to) {closed1} within 1 s, {closed6} within 6 s"
+        log(f"  WARNING: {kind}: {result['warning']}")
+    return result
+
+
+WSIDLE_FIGURES = ["rss_before_mib", "rss_idle_mib", "rss_delta_mib", "rss_per_connection_kib",
+                  "rss_per_connection_6s_kib", "rss_after_close_mib", "open_seconds"]
+
+
+def run_wsidle(args):
+    rounds = []
+    for index in range(1, args.rounds + 1):
+        rounds.append({"round": index, "linking": args.linkings[0]} | {kind: wsidle_one(kind, args) for kind in WS_SERVERS})
+    medians = {"round": "median", "rounds": len(rounds)}
+    medians |= {kind: {f: statistics.median([r[kind][f] for r in rounds]) for f in WSIDLE_FIGURES} for kind in WS_SERVERS}
+    return {"connections": args.ws_idle_count, "linking": args.linkings[0], "servers": WS_SERVERS, "rounds": rounds,
+            "medians": medians}
+
+
+def run_wscancel(args):
+    with Server("tether", args.linkings[0]) as server:
+        result = ws_probe.latency(server.port, args.wscancel_count)
+        result["server_stats"] = ws_probe.stats(server.port)
+    result.update(server.notes())
+    for variant, v in result["variants"].items():
+        v["targets"] = {"p50_ms <= 0.1": v["p50_ms"] <= 0.1, "p99_ms <= 1": v["p99_ms"] <= 1.0}
+        log(f"  tether: {variant}: leave -> cancel over {v['count']}: p50 {v['p50_ms']:.3f} ms, p99 {v['p99_ms']:.3f} ms, "
+            f"max {v['max_ms']:.3f} ms; reasons {v['reasons']}")
+    if "warning" in result:
+        log(f"  WARNING: {result['warning']}")
+    return result
+
+
+def ws_report(results):
+    out = []
+    e = results.get("wsecho")
+    if e and "rounds" in e:
+        out += table(f"wsecho: {e['ws_load']}, {e['linking']} linking; ratios to baseline-ws of the same round",
+                     WSECHO_COLUMNS, [row for r in e["rounds"] + [e["medians"]] for row in wsecho_rows(r)])
+    i = results.get("wsidle")
+    if i and "rounds" in i:
+        rows = []
+        for r in i["rounds"]:
+            for kind in WS_SERVERS:
+                x = r[kind]
+                rows.append([r["round"], kind, x["connections"], f"{x['rss_before_mib']:.1f}", f"{x['rss_idle_mib']:.1f}",
+                             f"{x['rss_delta_mib']:.1f}", f"{x['rss_per_connection_kib']:.1f}",
+                             f"{x['rss_per_connection_6s_kib']:.1f}", f"{x['rss_after_close_mib']:.1f}",
+                             f"{x['closed_by_server_1s']} / {x['closed_by_server_6s']}",
+                             f"{x['server_fds_before']} / {x['server_fds_idle']} / {x['server_fds_after_close']}"])
+        for kind in WS_SERVERS:
+            m = i["medians"][kind]
+            rows.append(["median", kind, i["connections"], f"{m['rss_before_mib']:.1f}", f"{m['rss_idle_mib']:.1f}",
+                         f"{m['rss_delta_mib']:.1f}", f"{m['rss_per_connection_kib']:.1f}",
+                         f"{m['rss_per_connection_6s_kib']:.1f}", f"{m['rss_after_close_mib']:.1f}", "", ""])
+        out += table("wsidle: WebSocket connections on /ws/echo/, handshake done, then idle",
+                     ["<round", "<server", "connections", "RSS before MiB", "RSS idle MiB (1 s)", "delta MiB",
+                      "KiB/connection (1 s)", "KiB/connection (6 s)", "RSS after close MiB",
+                      "<closed by server 1 s / 6 s", "<server fds before / idle / closed"], rows)
+    c = results.get("wscancel")
+    if c and "variants" in c:
+        out += table(f"wscancel: /ws/ticker/?ms={c['ticker_ms']}, {c['ticks_before_leaving']} ticks received, then the "
+                     f"client leaves -> application cancelled (one at a time, the ways taking turns)",
+                     ["<way of leaving", "samples", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms", "<reasons",
+                      "<p50 ≤ 0.1 ms and p99 ≤ 1 ms"],
+                     [[variant, v["count"], f"{v['p50_ms']:.3f}", f"{v['p90_ms']:.3f}", f"{v['p99_ms']:.3f}",
+                       f"{v['max_ms']:.3f}", f"{v['mean_ms']:.3f}", v["reasons"],
+                       "yes" if all(v["targets"].values()) else "no"] for variant, v in c["variants"].items()])
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -1337,6 +1624,7 @@ def report(results):
                            f"{r['server_fds_before']} / {r['server_fds_idle']} / {r['server_fds_after_close']}"]
                           for name, r in measured])
     out += h2_report(results)
+    out += ws_report(results)
     problems = []
     for name in SECTIONS:
         section = results.get(name)
@@ -1422,7 +1710,7 @@ def h2_report(results):
 def binaries_needed(only, linkings):
     """(linking, server) of each binary that the chosen measurements start, in build order."""
     wanted = {(linking, kind) for name in only for linking in (linkings if name == "hello" else linkings[:1])
-              for kind in SECTION_SERVERS[name]}
+              for kind in SECTION_SERVERS[name] + SECTION_TOOLS.get(name, [])}
     return [(linking, kind) for linking in linkings for kind in PRODUCTS if (linking, kind) in wanted]
 
 
@@ -1484,8 +1772,23 @@ def main():
     parser.add_argument("--rapidreset-repeats", type=int, default=2,
                         help="rapidreset: times the attack is made on the same server, to tell growth that stays "
                              "from growth that goes on (default 2)")
-    parser.add_argument("--output", default=os.path.join("Benchmarks", "load", "results.json"),
-                        help="JSON results, relative to the repository root unless absolute (default Benchmarks/load/results.json)")
+    parser.add_argument("--ws-connections", type=int, default=64, help="wsecho: WebSocket connections (default 64)")
+    parser.add_argument("--ws-message-bytes", type=int, default=24,
+                        help="wsecho: bytes of each text message, 1 to 125 (default 24)")
+    parser.add_argument("--ws-warm-up", type=int, default=2, help="wsecho: seconds of warm-up, discarded (default 2)")
+    parser.add_argument("--ws-load-threads", type=int, default=1, help="wsecho: ws-load's event loop threads (default 1)")
+    parser.add_argument("--ws-idle-count", type=int, default=10000,
+                        help="wsidle: idle WebSocket connections per server (default 10000)")
+    parser.add_argument("--ws-idle-sources", type=int, default=0,
+                        help="wsidle: source addresses 127.0.0.1 ... 127.0.0.N (default: one per 20,000 connections)")
+    parser.add_argument("--ws-servers", default=",".join(WS_SERVERS),
+                        help=f"wsecho, wsidle: comma-separated subset of {','.join(WS_SERVERS)} (default all)")
+    parser.add_argument("--wscancel-count", type=int, default=300,
+                        help="wscancel: samples of each way of leaving (default 300)")
+    parser.add_argument("--output", default=None,
+                        help="JSON results, relative to the repository root unless absolute (default "
+                             "Benchmarks/load/results-ws.json when only WebSocket measurements are chosen, else "
+                             "Benchmarks/load/results.json)")
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in SECTIONS]
@@ -1493,9 +1796,20 @@ def main():
         parser.error(f"--only: unknown {unknown}; choose from {SECTIONS}")
     for name in ("rounds", "seconds", "cancel_count", "wave_count", "upload_mib", "idle_count", "h2_connections",
                  "h2_streams", "h2_warm_up", "h2cancel_count", "h2cancel_peer_count", "h2wave_count",
-                 "h2wave_connections", "rapidreset_pairs", "rapidreset_connections", "rapidreset_repeats"):
+                 "h2wave_connections", "rapidreset_pairs", "rapidreset_connections", "rapidreset_repeats",
+                 "ws_connections", "ws_message_bytes", "ws_load_threads", "ws_idle_count", "wscancel_count"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    ws_servers = [s.strip() for s in args.ws_servers.split(",") if s.strip()]
+    if not ws_servers or any(s not in WS_SERVERS for s in ws_servers):
+        parser.error(f"--ws-servers: choose from {WS_SERVERS}")
+    WS_SERVERS[:] = [s for s in WS_SERVERS if s in ws_servers]  # in their usual order
+    SECTION_SERVERS["wsidle"] = WS_SERVERS
+    if args.ws_message_bytes > 125:
+        parser.error("--ws-message-bytes must be at most 125")
+    if args.output is None:
+        args.output = os.path.join("Benchmarks", "load",
+                                   "results-ws.json" if set(only) <= set(WS_SECTIONS) else "results.json")
     output = args.output if os.path.isabs(args.output) else os.path.join(ROOT, args.output)
     args.linkings = [linking for linking in LINKINGS if args.linking in (linking, "both")]
     needed = binaries_needed(only, args.linkings)
@@ -1517,7 +1831,7 @@ def main():
             h2_probe()
         except ImportError as error:
             raise SystemExit(f"{error}: the HTTP/2 measurements need the PyPI package h2 (pip install h2)")
-    raise_nofile(max(args.wave_count, args.idle_count) + 1024)
+    raise_nofile(max(args.wave_count, args.idle_count, args.ws_idle_count if "wsidle" in only else 0) + 1024)
 
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -1528,7 +1842,7 @@ def main():
     }
     runners = {"hello": run_hello, "allocs": run_allocs, "cancel": run_cancel, "wave": run_wave, "upload": run_upload,
                "idle": run_idle, "h2hello": run_h2hello, "h2cancel": run_h2cancel, "h2wave": run_h2wave,
-               "rapidreset": run_rapidreset}
+               "rapidreset": run_rapidreset, "wsecho": run_wsecho, "wsidle": run_wsidle, "wscancel": run_wscancel}
     failed = False
     started = time.monotonic()
     for name in SECTIONS:
