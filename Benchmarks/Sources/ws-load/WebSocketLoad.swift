@@ -97,7 +97,8 @@ enum WebSocketLoad {
                             maxFrameSize: 1 << 20,
                             upgradePipelineHandler: { channel, _ in
                                 channel.eventLoop.makeCompletedFuture {
-                                    let echo = EchoClient(payload: payload, seed: UInt64(index) &+ 0x9E37_79B9_7F4A_7C15)
+                                    let seed = UInt64(index) &+ 0x9E37_79B9_7F4A_7C15
+                                    let echo = EchoClient(payload: payload, seed: seed)
                                     client.value = echo
                                     try channel.pipeline.syncOperations.addHandler(echo)
                                     upgraded.succeed()
@@ -257,7 +258,8 @@ final class UpgradeRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: self.host)
         context.write(
-            self.wrapOutboundOut(.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: self.path, headers: headers))),
+            self.wrapOutboundOut(
+                .head(HTTPRequestHead(version: .http1_1, method: .GET, uri: self.path, headers: headers))),
             promise: nil)
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         context.fireChannelActive()
