@@ -85,26 +85,54 @@ extension Server {
     /// An application that returns without answering the handshake has it denied with 403; one that accepted and
     /// returned without closing has the connection closed with 1000 (1011 if it threw). The task ends with the
     /// connection, once the close handshake is over.
+    ///
+    /// Each step is a function of its own: a WebSocket's task holds, for hours, only the frames of what it awaits.
     @inline(never)
     func serveWebSocket(
         _ head: HTTPRequestHead, _ fields: HTTPFields, _ exchange: Exchange, _ webSocket: WebSocketExchange,
         on channel: any Channel, secure: Bool
     ) async {
         let started = ContinuousClock.now
+        let scope = Self.webSocketScope(head, fields, on: channel, secure: secure)
+        let send: Send = { event in try await webSocket.send(event, denyingThrough: exchange) }
+        let failure = await self.runWebSocketApplication(scope, webSocket, send: send)
+        await self.finishWebSocket(scope, webSocket, failure: failure, send: send, on: channel)
+        self.logWebSocket(head, scope, webSocket, exchange, started: started)
+    }
+
+    /// The scope of a WebSocket handshake.
+    private static func webSocketScope(
+        _ head: HTTPRequestHead, _ fields: HTTPFields, on channel: any Channel, secure: Bool
+    ) -> WebSocketScope {
         let request = HTTPScope(
             method: .get, target: Self.originForm(head.uri), headers: fields, scheme: secure ? "wss" : "ws",
             client: channel.remoteAddress, server: channel.localAddress,
             extensions: secure ? Self.encryptedOrFramedScopeExtensions : Self.webSocketScopeExtensions)
-        let scope = WebSocketScope(request: request)
-        let send: Send = { event in try await webSocket.send(event, denyingThrough: exchange) }
-        var failure: (any Error)?
+        return WebSocketScope(request: request)
+    }
+
+    /// Runs the application; returns its error, if it threw.
+    @inline(never)
+    private func runWebSocketApplication(
+        _ scope: WebSocketScope, _ webSocket: WebSocketExchange, send: @escaping Send
+    ) async -> (any Error)? {
         do {
             try await CancellationReason.$source.withValue(webSocket) {
                 try await self.application(.websocket(scope), receive: webSocket.receive, send: send)
             }
+            return nil
         } catch {
-            failure = error
+            return error
         }
+    }
+
+    /// Answers for an application that left its handshake or its connection open, then waits for the close
+    /// handshake, which the event loop bounds with the close timeout.
+    @inline(never)
+    private func finishWebSocket(
+        _ scope: WebSocketScope, _ webSocket: WebSocketExchange, failure: (any Error)?, send: Send,
+        on channel: any Channel
+    ) async {
         switch webSocket.machine.completion() {
         case .denyForbidden:
             if let failure { self.logger.error("WebSocket application failed before accepting: \(failure)") }
@@ -122,25 +150,28 @@ extension Server {
                 self.logger.error("WebSocket application failed: \(failure)", metadata: ["path": "\(scope.path)"])
             }
         }
-        // The close handshake finishes on the event loop, bounded by the close timeout.
         try? await channel.closeFuture.get()
+    }
 
+    /// Counts the connection in the metrics and writes its access-log line.
+    private func logWebSocket(
+        _ head: HTTPRequestHead, _ scope: WebSocketScope, _ webSocket: WebSocketExchange, _ exchange: Exchange,
+        started: ContinuousClock.Instant
+    ) {
         let ended = webSocket.machine
         let reason = ended.cancellationReason
         let duration = ContinuousClock.now - started
         self.metrics.requestEnded(duration: duration, cancelled: reason)
-        if self.configuration.accessLog {
-            let status = ended.handshake == .accepted ? 101 : Int(exchange.machine.status?.code ?? 0)
-            let outcome = reason.map { "cancelled: \($0)" } ?? String(status)
-            self.logger.info(
-                "\(scope.request.client.map { "\($0)" } ?? "-") \"WEBSOCKET \(head.uri)\" \(outcome)",
-                metadata: [
-                    "path": "\(scope.path)", "status": "\(status)", "messages_in": "\(ended.messagesReceived)",
-                    "messages_out": "\(ended.messagesSent)", "close_code": "\(ended.disconnect?.code ?? 0)",
-                    "duration_ms": "\(duration / .milliseconds(1))",
-                    "cancelled": "\(reason.map { "\($0)" } ?? "-")",
-                ])
-        }
+        guard self.configuration.accessLog else { return }
+        let status = ended.handshake == .accepted ? 101 : Int(exchange.machine.status?.code ?? 0)
+        let outcome = reason.map { "cancelled: \($0)" } ?? String(status)
+        self.logger.info(
+            "\(scope.request.client.map { "\($0)" } ?? "-") \"WEBSOCKET \(head.uri)\" \(outcome)",
+            metadata: [
+                "path": "\(scope.path)", "status": "\(status)", "messages_in": "\(ended.messagesReceived)",
+                "messages_out": "\(ended.messagesSent)", "close_code": "\(ended.disconnect?.code ?? 0)",
+                "duration_ms": "\(duration / .milliseconds(1))", "cancelled": "\(reason.map { "\($0)" } ?? "-")",
+            ])
     }
 
     /// What the server offers a WebSocket on plain HTTP/1: cancellation when its peer leaves.

@@ -261,6 +261,8 @@ public struct WebApplication: Application {
     /// Serves a WebSocket: the handshake through the middleware, then the route's handler on the connection, closed
     /// with 1000 when it returns and 1011 when it throws; a handshake the chain answers otherwise is denied with
     /// that answer.
+    ///
+    /// Each step is a function of its own: a WebSocket's task holds, for hours, only the frames of what it awaits.
     @inline(never)
     private func serveWebSocket(_ scope: WebSocketScope, receive: @escaping Receive, send: @escaping Send)
         async throws
@@ -270,45 +272,58 @@ public struct WebApplication: Application {
         guard case .websocketConnect = try await receive() else { return }
         for hook in self.hooks.requestStarted { await hook(scope.request) }
         let record = ResponseRecord()
-        var outcome = RequestSummary.Outcome.completed
-        do {
-            let request = try Request(scope: scope.request, body: SpooledBody(ByteBuffer()))
-            let response = try await self.webSocketResponder(request)
-            record.record(response)
-            if let upgrade = response.webSocketUpgrade, response.status == .switchingProtocols {
-                try await send(.websocketAccept(subprotocol: upgrade.subprotocol, headers: response.headers))
-                let socket = WebSocket(subprotocol: upgrade.subprotocol, receive: receive, send: send)
-                try await upgrade.handler(upgrade.request, socket)
-                // A handler that returns without closing is done with the connection; one that closed is not reopened.
-                try? await socket.close()
-                // Its messages ended because the peer left before it closed: its work was cut short all the same.
-                if let reason = CancellationReason.current { outcome = .cancelled(reason) }
-            } else {
-                let sender = ResponseSender(
-                    send: send, scope: scope.request, fileChunkSize: self.configuration.fileChunkSize)
-                try await sender.send(response)
-            }
-        } catch let error as InvalidEncoding {
-            record.record(.badRequest)
-            try? await send(.start(status: .badRequest, headers: [.contentLength: "0"]))
-            try? await send(.body(ByteBuffer(), more: false))
-            outcome = .failed(error)
-        } catch {
-            if let reason = CancellationReason.current {
-                outcome = .cancelled(reason)
-            } else if error is CancellationError || error is ClientDisconnected {
-                outcome = .cancelled(nil)
-            } else {
-                self.configuration.logger.error(
-                    "WebSocket handler failed: \(error)", metadata: ["path": "\(scope.path)"])
-                try? await send(.websocketClose(code: WebSocketCloseCode.internalError))
-                outcome = .failed(error)
-            }
-        }
+        let outcome = await self.runWebSocket(scope, record: record, receive: receive, send: send)
         await record.runCloseHooks()
         let summary = RequestSummary(
             scope: scope.request, status: record.status, outcome: outcome, duration: began.duration(to: .now))
         for hook in self.hooks.requestFinished { await hook(summary) }
+    }
+
+    /// Answers the handshake, then runs the route's handler on the accepted connection; returns how it ended.
+    @inline(never)
+    private func runWebSocket(
+        _ scope: WebSocketScope, record: ResponseRecord, receive: @escaping Receive, send: @escaping Send
+    ) async -> RequestSummary.Outcome {
+        do {
+            guard let (upgrade, socket) = try await self.answerHandshake(scope, record, receive, send) else {
+                return .completed
+            }
+            try await upgrade.handler(upgrade.request, socket)
+            // A handler that returns without closing is done with the connection; one that closed is not reopened.
+            try? await socket.close()
+            // Its messages ended because the peer left before it closed: its work was cut short all the same.
+            return CancellationReason.current.map { .cancelled($0) } ?? .completed
+        } catch let error as InvalidEncoding {
+            record.record(.badRequest)
+            try? await send(.start(status: .badRequest, headers: [.contentLength: "0"]))
+            try? await send(.body(ByteBuffer(), more: false))
+            return .failed(error)
+        } catch {
+            if let reason = CancellationReason.current { return .cancelled(reason) }
+            if error is CancellationError || error is ClientDisconnected { return .cancelled(nil) }
+            self.configuration.logger.error("WebSocket handler failed: \(error)", metadata: ["path": "\(scope.path)"])
+            try? await send(.websocketClose(code: WebSocketCloseCode.internalError))
+            return .failed(error)
+        }
+    }
+
+    /// The handshake through the middleware: accepted, with the route's handler and the socket it gets, or denied
+    /// with the chain's answer (`nil`).
+    @inline(never)
+    private func answerHandshake(
+        _ scope: WebSocketScope, _ record: ResponseRecord, _ receive: @escaping Receive, _ send: @escaping Send
+    ) async throws -> (WebSocketUpgrade, WebSocket)? {
+        let request = try Request(scope: scope.request, body: SpooledBody(ByteBuffer()))
+        let response = try await self.webSocketResponder(request)
+        record.record(response)
+        guard let upgrade = response.webSocketUpgrade, response.status == .switchingProtocols else {
+            let sender = ResponseSender(
+                send: send, scope: scope.request, fileChunkSize: self.configuration.fileChunkSize)
+            try await sender.send(response)
+            return nil
+        }
+        try await send(.websocketAccept(subprotocol: upgrade.subprotocol, headers: response.headers))
+        return (upgrade, WebSocket(subprotocol: upgrade.subprotocol, receive: receive, send: send))
     }
 
     /// Runs a blocking handler on `pool`; when the task is cancelled the request's flag is set, the handler's
