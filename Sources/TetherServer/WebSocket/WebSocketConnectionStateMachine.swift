@@ -84,9 +84,6 @@ struct WebSocketConnectionStateMachine<C: Clock> where C.Duration == Duration {
         self.pingDeadline = configuration.pingInterval.map { now.advanced(by: $0) }
     }
 
-    /// Whether the application may still send messages.
-    var isOpen: Bool { self.phase == .open }
-
     /// The earliest deadline in force, if any.
     var nextDeadline: C.Instant? {
         // No array: this runs after every frame.
@@ -187,7 +184,8 @@ struct WebSocketConnectionStateMachine<C: Clock> where C.Duration == Duration {
         var reason = ""
         if payload.readableBytes == 1 { return self.fail(WebSocketCloseCode.protocolError, "one-byte close payload") }
         if let received = payload.readInteger(as: UInt16.self) {
-            guard Self.isValidReceived(received) else {
+            // A peer may send what an endpoint may: the registered codes meant for the wire, and 3000–4999.
+            guard WebSocketCloseCode.isSendable(received) else {
                 return self.fail(WebSocketCloseCode.protocolError, "invalid close code \(received)")
             }
             guard let text = String(validating: payload.readableBytesView, as: UTF8.self) else {
@@ -203,11 +201,6 @@ struct WebSocketConnectionStateMachine<C: Clock> where C.Duration == Duration {
         guard wasOpen else { return .close(reply: nil, departure: departure) }
         let reply = code == WebSocketCloseCode.noStatusReceived ? WebSocketCloseCode.normalClosure : code
         return .close(reply: (reply, ""), departure: departure)
-    }
-
-    /// Close codes a peer may send: the registered ones meant for the wire, and 3000–4999.
-    static func isValidReceived(_ code: UInt16) -> Bool {
-        WebSocketCloseCode.isSendable(code)
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the connection closes.

@@ -123,12 +123,15 @@ final class WebSocketExchange: CancellationSource {
     /// The application's `send`: the order rules first, then the handshake's answer, a message or a close; a
     /// denial's response goes through `http`, the handshake request's exchange.
     func send(_ event: OutboundEvent, denyingThrough http: Exchange) async throws {
-        let (action, upgrade) = try self.state.withLockedValue {
-            state -> (WebSocketStateMachine.SendAction, (@Sendable (HTTPHeaders) -> EventLoopFuture<Void>)?) in
+        // One lock per event: the machine's decision, and what carries it out.
+        typealias Upgrade = @Sendable (HTTPHeaders) -> EventLoopFuture<Void>
+        typealias Handler = NIOLoopBound<WebSocketConnectionHandler>
+        let (action, upgrade, handler) = try self.state.withLockedValue {
+            state -> (WebSocketStateMachine.SendAction, Upgrade?, Handler?) in
             let action = try state.machine.send(event)
-            guard case .accept = action else { return (action, nil) }
+            guard case .accept = action else { return (action, nil, state.handler) }
             defer { state.upgrade = nil }
-            return (action, state.upgrade)
+            return (action, state.upgrade, state.handler)
         }
         switch action {
         case .accept(let subprotocol, let headers):
@@ -141,9 +144,9 @@ final class WebSocketExchange: CancellationSource {
                 throw ClientDisconnected()
             }
         case .send(let message):
-            try await self.write(.message(message))
+            try await self.write(.message(message), to: handler)
         case .close(let code, let reason):
-            try await self.write(.close(code: code, reason: reason))
+            try await self.write(.close(code: code, reason: reason), to: handler)
         case .deny(let event, _):
             try await http.send(event)
             if self.machine.applicationClosed { self.denied() }
@@ -161,8 +164,10 @@ final class WebSocketExchange: CancellationSource {
 
     /// Hands `outbound` to the connection's handler on its event loop; waits only while the socket's send buffer
     /// is over its high-water mark, so a peer that stops reading holds the application at a bounded buffer.
-    private func write(_ outbound: WebSocketOutbound) async throws {
-        guard let handler = self.state.withLockedValue({ $0.handler }) else { throw ClientDisconnected() }
+    private func write(
+        _ outbound: WebSocketOutbound, to handler: NIOLoopBound<WebSocketConnectionHandler>?
+    ) async throws {
+        guard let handler else { throw ClientDisconnected() }
         let eventLoop = self.channel.eventLoop
         if self.channel.isWritable {
             if eventLoop.inEventLoop {
