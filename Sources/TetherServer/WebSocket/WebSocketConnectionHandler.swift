@@ -176,7 +176,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
         let (opcode, payload): (WebSocketOpcode, ByteBuffer) =
             switch message {
             case .text(let text):
-                (.text, self.context?.channel.allocator.buffer(string: text) ?? ByteBuffer(string: text))
+                (.text, ByteBuffer(string: text))
             case .binary(let bytes): (.binary, bytes)
             }
         if let deflate = self.deflate, let compressed = try? deflate.deflate(payload) {

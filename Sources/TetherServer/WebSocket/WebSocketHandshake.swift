@@ -23,7 +23,7 @@ enum WebSocketHandshake: Equatable {
         guard head.version.major == 1, head.version.minor >= 1 else {
             return .invalid(.badRequest, "A WebSocket handshake needs HTTP/1.1.")
         }
-        guard headers.contains(name: "content-length") == false || headers["content-length"] == ["0"],
+        guard headers["content-length"].allSatisfy({ $0 == "0" }),
             !headers.contains(name: "transfer-encoding")
         else { return .invalid(.badRequest, "A WebSocket handshake has no body.") }
         let versions = headers["sec-websocket-version"]
