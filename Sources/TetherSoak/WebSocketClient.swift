@@ -1,9 +1,9 @@
-import CompressNIO
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import TetherServer
 import TetherWeb
 
 /// A WebSocket client for the soak and tests, built from NIO's parts: NIOHTTP1's client pipeline and
@@ -35,6 +35,21 @@ public final class WebSocketClient: Sendable {
         self.extensions = extensions
     }
 
+    /// The server's own permessage-deflate codec, seen from the client's side: it inflates the server's messages
+    /// (each compressed on its own: the server always takes `server_no_context_takeover`) and deflates the client's
+    /// whole messages, each on its own too; nil if the server's 101 has no permessage-deflate.
+    static func deflate(negotiated extensions: String?) -> PerMessageDeflate? {
+        guard let extensions = extensions?.lowercased(), extensions.contains("permessage-deflate") else { return nil }
+        // The client compresses within the window the server's answer allows it (`client_max_window_bits`).
+        let window = extensions.split(separator: ";").lazy.compactMap { parameter -> Int32? in
+            let pair = parameter.split(separator: "=").map { $0.filter { $0 != " " && $0 != "\"" } }
+            return pair.count == 2 && pair[0] == "client_max_window_bits" ? Int32(pair[1]) : nil
+        }.first
+        return PerMessageDeflate(
+            configuration: .init(compressionThreshold: 0), clientNoContextTakeover: true,
+            serverMaxWindowBits: window ?? 15)
+    }
+
     /// Whether the handshake negotiated permessage-deflate.
     public var isDeflating: Bool { self.extensions?.lowercased().contains("permessage-deflate") ?? false }
 
@@ -54,7 +69,7 @@ public final class WebSocketClient: Sendable {
                     ) { channel, response in
                         channel.eventLoop.makeCompletedFuture {
                             let extensions = response.headers["Sec-WebSocket-Extensions"].first
-                            let deflate = ClientDeflate(negotiated: extensions)
+                            let deflate = Self.deflate(negotiated: extensions)
                             try channel.pipeline.syncOperations.addHandler(
                                 WebSocketClientHandler(inbox: inbox, deflate: deflate))
                             return extensions
@@ -242,71 +257,6 @@ final class WebSocketInbox: Sendable {
     }
 }
 
-/// The client's side of permessage-deflate: inflates the server's messages (each compressed on its own, as the
-/// server always takes `server_no_context_takeover`) and deflates the client's, keeping its LZ77 window between
-/// messages unless `client_no_context_takeover` was negotiated.
-///
-/// Not `Sendable`: it lives on its connection's event loop.
-final class ClientDeflate {
-    private static let flushTail: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
-    private let contextTakeover: Bool
-    private var compressor: ZlibCompressor?
-
-    /// The codec for the `Sec-WebSocket-Extensions` value of the server's 101; nil if it has no permessage-deflate.
-    init?(negotiated extensions: String?) {
-        guard let extensions = extensions?.lowercased(), extensions.contains("permessage-deflate") else {
-            return nil
-        }
-        self.contextTakeover = !extensions.contains("client_no_context_takeover")
-    }
-
-    /// Inflates one message from the server, at most `maxSize` bytes.
-    static func inflate(_ payload: ByteBuffer, maxSize: Int = 1 << 22) throws -> ByteBuffer {
-        let inflater = try ZlibDecompressor(algorithm: .deflate, windowSize: 15)
-        var input = payload
-        input.writeBytes(Self.flushTail)
-        var output = ByteBufferAllocator().buffer(capacity: max(1024, input.readableBytes * 4))
-        while output.readableBytes <= maxSize {
-            do {
-                try inflater.inflate(from: &input, to: &output)
-                return output
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                output.reserveCapacity(output.capacity * 2)
-            } catch let error as CompressNIOError where error == .inputBufferOverflow {
-                return output
-            }
-        }
-        throw CompressNIOError.bufferOverflow
-    }
-
-    /// Deflates one message of the client's, with a sync flush whose tail is stripped (RFC 7692 §7.2.1).
-    func deflate(_ payload: ByteBuffer) throws -> ByteBuffer {
-        // A small window and memory level: the soak's clients share a process with the server it measures.
-        let compressor =
-            try self.compressor
-            ?? ZlibCompressor(
-                algorithm: .deflate,
-                configuration: ZlibConfiguration(windowSize: 12, compressionLevel: 6, memoryLevel: 5))
-        self.compressor = self.contextTakeover ? compressor : nil
-        var input = payload
-        var output = ByteBufferAllocator().buffer(capacity: compressor.maxSize(from: input))
-        while true {
-            if output.writableBytes == 0 { output.reserveCapacity(output.capacity * 2) }
-            do {
-                try compressor.deflate(from: &input, to: &output, flush: .sync)
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                if input.readableBytes == 0, output.writableBytes > 0 { break }
-                continue
-            }
-            if input.readableBytes == 0, output.writableBytes > 0 { break }
-        }
-        guard output.readableBytes >= 4, output.getBytes(at: output.writerIndex - 4, length: 4) == Self.flushTail
-        else { throw CompressNIOError.internalError }
-        output.moveWriterIndex(to: output.writerIndex - 4)
-        return output
-    }
-}
-
 /// Turns the server's frames into messages for the inbox (inflating compressed ones, answering pings and the
 /// server's close), and the client's messages into masked frames.
 private final class WebSocketClientHandler: ChannelDuplexHandler {
@@ -315,12 +265,12 @@ private final class WebSocketClientHandler: ChannelDuplexHandler {
     typealias OutboundOut = WebSocketFrame
 
     private let inbox: WebSocketInbox
-    private let deflate: ClientDeflate?
+    private let deflate: PerMessageDeflate?
     /// The message arriving in fragments: whether it is text, whether compressed, its payload so far.
     private var fragments: (text: Bool, compressed: Bool, payload: ByteBuffer)?
     private var closeSent = false
 
-    init(inbox: WebSocketInbox, deflate: ClientDeflate?) {
+    init(inbox: WebSocketInbox, deflate: PerMessageDeflate?) {
         self.inbox = inbox
         self.deflate = deflate
     }
@@ -371,7 +321,7 @@ private final class WebSocketClientHandler: ChannelDuplexHandler {
         self.fragments = nil
         var bytes = fragments.payload
         if fragments.compressed {
-            guard let inflated = try? ClientDeflate.inflate(bytes) else {
+            guard let inflated = try? self.deflate?.inflate(bytes, maxSize: 1 << 22) else {
                 return self.violated("a compressed message that does not inflate", context: context)
             }
             bytes = inflated
@@ -408,8 +358,11 @@ private final class WebSocketClientHandler: ChannelDuplexHandler {
             var compressed = false
             if compress, let deflate = self.deflate {
                 do {
-                    payload = try deflate.deflate(payload)
-                    compressed = true
+                    // A message that deflating would not shrink goes as it is, as the server's do.
+                    if let deflated = try deflate.deflate(payload) {
+                        payload = deflated
+                        compressed = true
+                    }
                 } catch {
                     promise?.fail(error)
                     return

@@ -10,24 +10,31 @@ import NIOCore
 /// message, so an idle connection that negotiated the extension costs no zlib memory.
 ///
 /// Not `Sendable`: it lives on its connection's event loop.
-final class PerMessageDeflate {
+package final class PerMessageDeflate {
     /// How the server compresses what it sends.
-    struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// Messages smaller than this many bytes are sent uncompressed: deflating them saves a few bytes at best and
         /// costs a zlib stream each.
-        var compressionThreshold: Int = 256
+        package var compressionThreshold: Int = 256
         /// zlib's level, 1 (fastest) to 9 (smallest), 0 stores, -1 is zlib's default (6). 6: on JSON, levels above it
         /// save under 1 % for about twice the CPU.
-        var compressionLevel: Int32 = 6
+        package var compressionLevel: Int32 = 6
         /// zlib's `memLevel`, 1 to 9: its hash table and symbol buffer take `1 << (memoryLevel + 9)` bytes. 5 rather
         /// than zlib's 8: 16 KiB instead of 128 KiB per stream, and within 0.3 % of memLevel 8's output on JSON and
         /// English text of 300 B to 200 KB (zlib 1.2.13, level 6).
-        var memoryLevel: Int32 = 5
+        package var memoryLevel: Int32 = 5
+
+        /// A configuration; the defaults are the server's.
+        package init(compressionThreshold: Int = 256, compressionLevel: Int32 = 6, memoryLevel: Int32 = 5) {
+            self.compressionThreshold = compressionThreshold
+            self.compressionLevel = compressionLevel
+            self.memoryLevel = memoryLevel
+        }
     }
 
     /// Why a compressed message could not be inflated. Either way the connection must be failed (1009 suits the first):
     /// the client's LZ77 window, if it was kept, is lost with the inflater.
-    enum InflateError: Error, Hashable {
+    package enum InflateError: Error, Hashable {
         /// The message inflates to more than the allowed size; inflating stopped as soon as it did.
         case tooLarge
         /// The payload is not a valid raw DEFLATE stream (or zlib could not allocate its state).
@@ -60,7 +67,7 @@ final class PerMessageDeflate {
     ///   - clientNoContextTakeover: Whether the client resets its compressor after each message.
     ///   - serverMaxWindowBits: The largest window the server may compress with, 9...15.
     ///   - inflateWindowBits: The window the client compresses with at most, 9...15.
-    init(
+    package init(
         configuration: Configuration,
         clientNoContextTakeover: Bool = false,
         serverMaxWindowBits: Int32 = 15,
@@ -319,7 +326,7 @@ final class PerMessageDeflate {
     ///     ByteBuffer's capacity is), so a small payload that inflates to gigabytes costs no more than that.
     /// - Returns: The message.
     /// - Throws: ``InflateError``; the connection must then be failed.
-    func inflate(_ payload: ByteBuffer, maxSize: Int) throws(InflateError) -> ByteBuffer {
+    package func inflate(_ payload: ByteBuffer, maxSize: Int) throws(InflateError) -> ByteBuffer {
         var input = payload
         input.writeBytes(Self.flushTail)
         do throws(InflateError) {
@@ -448,7 +455,7 @@ final class PerMessageDeflate {
     /// - Returns: The compressed payload, to send with RSV1 set on the first frame; nil to send the message as it is,
     ///   when it is below ``Configuration/compressionThreshold`` or deflating did not make it smaller.
     /// - Throws: `CompressNIOError` when zlib cannot allocate its state.
-    func deflate(_ message: ByteBuffer) throws -> ByteBuffer? {
+    package func deflate(_ message: ByteBuffer) throws -> ByteBuffer? {
         let size = message.readableBytes
         guard size >= self.configuration.compressionThreshold else { return nil }
         // A window longer than the message finds nothing more, and costs four times its size.
