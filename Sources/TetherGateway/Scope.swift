@@ -87,6 +87,16 @@ public struct HTTPScope: Sendable {
         get { self.storage.fields.rootPath }
         set { self.update { $0.rootPath = newValue } }
     }
+    /// The path below ``rootPath``, which an application routes on (Starlette's route path): `path` itself when
+    /// `rootPath` is empty or is not its first segments.
+    public var routePath: Substring {
+        let path = self.storage.fields.path
+        let root = self.storage.fields.rootPath
+        guard !root.isEmpty, path.hasPrefix(root) else { return path[...] }
+        let rest = path.dropFirst(root.count)
+        if rest.isEmpty { return "/" }
+        return rest.first == "/" ? rest : path[...]
+    }
     /// The request header fields, in order, duplicates kept.
     public var headers: HTTPFields {
         get { self.storage.fields.headers }

@@ -8,6 +8,29 @@ extension Server {
         public var host = "127.0.0.1"
         /// The port to bind; 0 picks a free one (read it from ``Server/localAddress``). Default 8000.
         public var port = 8000
+        /// A Unix-domain socket to listen on instead of `host` and `port`, for a proxy on the same machine. An old
+        /// socket file there is replaced, the new one is made writable by every user (as uvicorn's), and it is
+        /// removed when the server stops. Default `nil`.
+        public var unixSocketPath: String? = nil
+        /// A socket already bound, usually listening, to serve instead of binding one: handed over by systemd's
+        /// socket activation or a supervisor (uvicorn's `--fd`). Takes precedence over ``unixSocketPath``, `host`
+        /// and `port`. Default `nil`.
+        public var socketDescriptor: Int32? = nil
+        /// Whether other processes accept from ``socketDescriptor`` too (the workers of one Unix socket or one
+        /// `--fd`): a thread of the server's then accepts, since every sharer is woken for each connection. Default
+        /// `false`.
+        public var socketDescriptorIsShared = false
+        /// The path prefix the application is mounted under behind a proxy (ASGI's `root_path`, uvicorn's
+        /// `--root-path`): every scope carries it, and a path that does not begin with it gets it prepended.
+        /// Default empty.
+        public var rootPath = ""
+        /// Whether `Forwarded` and `X-Forwarded-For`, `-Proto` and `-Host` set the scope's client, scheme and
+        /// `Host` field, for requests from ``forwardedAllowIPs`` only. Default `true`, as uvicorn's
+        /// `--proxy-headers`.
+        public var proxyHeaders = true
+        /// The peers whose proxy headers are believed: addresses, CIDR ranges, `unix` for any Unix-socket peer, `*`
+        /// for all. Default `127.0.0.1`, as uvicorn's `--forwarded-allow-ips`.
+        public var forwardedAllowIPs = ForwardedAllowList.loopback
         /// Connections the kernel queues before they are accepted (capped by `net.core.somaxconn`). Default 2048,
         /// as uvicorn's: a burst of a thousand clients is not dropped and retried a second later.
         public var backlog: Int32 = 2048
@@ -39,6 +62,9 @@ extension Server {
         public var headerTimeout: Duration = .seconds(10)
         /// Time an idle keep-alive connection is kept open. Default 5 s.
         public var keepAliveTimeout: Duration = .seconds(5)
+        /// Time an idle keep-alive connection stays open once a graceful shutdown begins, for a request its client
+        /// may have sent already; such a request is served, with `Connection: close`. Default 250 ms.
+        public var shutdownIdleGrace: Duration = .milliseconds(250)
         /// Time a request body may go without a byte arriving before the request is ended: the application sees
         /// `disconnect` (`CancellationReason.bodyIdleTimeout`) and the client gets 408 if nothing
         /// was answered yet; `nil` waits for ever. Default 60 s, as nginx's `client_body_timeout`.
@@ -209,4 +235,15 @@ extension Duration {
         let (seconds, attoseconds) = self.components
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
+}
+
+extension ForwardedAllowList {
+    /// `127.0.0.1` alone: uvicorn's default, a proxy on the same machine.
+    public static let loopback: ForwardedAllowList = {
+        do {
+            return try ForwardedAllowList(["127.0.0.1"])
+        } catch {
+            preconditionFailure("127.0.0.1 is an address: \(error)")
+        }
+    }()
 }

@@ -93,7 +93,7 @@ extension Server {
         on channel: any Channel, secure: Bool
     ) async {
         let started = ContinuousClock.now
-        let scope = Self.webSocketScope(head, fields, on: channel, secure: secure)
+        let scope = Self.webSocketScope(head, fields, on: channel, secure: secure, configuration: self.configuration)
         let send: Send = { event in try await webSocket.send(event, denyingThrough: exchange) }
         let failure = await self.runWebSocketApplication(scope, webSocket, send: send)
         await self.finishWebSocket(scope, webSocket, failure: failure, send: send, on: channel)
@@ -102,12 +102,14 @@ extension Server {
 
     /// The scope of a WebSocket handshake.
     private static func webSocketScope(
-        _ head: HTTPRequestHead, _ fields: HTTPFields, on channel: any Channel, secure: Bool
+        _ head: HTTPRequestHead, _ fields: HTTPFields, on channel: any Channel, secure: Bool,
+        configuration: Configuration
     ) -> WebSocketScope {
-        let request = HTTPScope(
+        var request = HTTPScope(
             method: .get, target: Self.originForm(head.uri), headers: fields, scheme: secure ? "wss" : "ws",
             client: channel.remoteAddress, server: channel.localAddress,
             extensions: secure ? Self.encryptedOrFramedScopeExtensions : Self.webSocketScopeExtensions)
+        configuration.place(&request, webSocket: true)
         return WebSocketScope(request: request)
     }
 
@@ -188,7 +190,7 @@ extension Server {
         multiplexed: Bool
     ) async {
         let started = ContinuousClock.now
-        let scope = HTTPScope(
+        var scope = HTTPScope(
             method: HTTPRequest.Method(head.method.rawValue) ?? .get,
             target: Self.originForm(head.uri),
             headers: fields,
@@ -197,6 +199,7 @@ extension Server {
             client: channel.remoteAddress,
             server: channel.localAddress,
             extensions: secure || multiplexed ? Self.encryptedOrFramedScopeExtensions : Self.scopeExtensions)
+        self.configuration.place(&scope, webSocket: false)
 
         var failure: (any Error)?
         do {
@@ -260,5 +263,42 @@ extension Server {
         let afterScheme = target.drop { $0 != "/" }.dropFirst(2)
         let rest = afterScheme.drop { $0 != "/" && $0 != "?" }
         return rest.hasPrefix("/") ? String(rest) : "/" + rest
+    }
+}
+
+extension Server.Configuration {
+    /// HTTP/1's `Host`, which swift-http-types keeps out of its field names for `:authority`.
+    private static let host = HTTPField.Name("Host")!
+
+    /// Places a request as the deployment has it: a Unix-socket peer has no address, trusted proxy headers give
+    /// the client, scheme and `Host`, and the root path comes first in the path.
+    func place(_ scope: inout HTTPScope, webSocket: Bool) {
+        var peer = scope.client
+        if case .unixDomainSocket? = scope.server {
+            // ASGI's client of a Unix-socket connection is none; `unix` in the allow list trusts it.
+            peer = scope.server
+            scope.client = nil
+        }
+        if self.proxyHeaders,
+            let origin = ProxyHeaders.resolve(scope.headers, peer: peer, trusted: self.forwardedAllowIPs)
+        {
+            switch origin.client {
+            case .unchanged: break
+            case .address(let address): scope.client = address
+            case .unknown: scope.client = nil
+            }
+            if let scheme = origin.scheme {
+                scope.scheme = webSocket ? (scheme == "https" ? "wss" : "ws") : scheme
+            }
+            if let host = origin.host { scope.headers[Self.host] = host }
+        }
+        guard !self.rootPath.isEmpty else { return }
+        scope.rootPath = self.rootPath
+        // A proxy that kept the prefix sent it already; one that stripped it did not.
+        let path = scope.path
+        if path != self.rootPath, !path.hasPrefix(self.rootPath + "/") {
+            scope.path = self.rootPath + path
+            scope.rawPath = self.rootPath + scope.rawPath
+        }
     }
 }

@@ -87,10 +87,14 @@ public final class Server: Service, Sendable {
     }
 
     private func serve() async throws {
-        let quiescing = ServerQuiescingHelper(group: self.eventLoopGroup)
         let configuration = self.configuration
         let tls = try configuration.tls.map { try Self.makeTLSContext($0, http2: configuration.http2.isEnabled) }
-        let serverChannel = try await ServerBootstrap(group: self.eventLoopGroup)
+        if configuration.socketDescriptorIsShared, let descriptor = configuration.socketDescriptor {
+            try await self.serveShared(SharedSocketAcceptor(descriptor), tls: tls)
+            return
+        }
+        let quiescing = ServerQuiescingHelper(group: self.eventLoopGroup)
+        let bootstrap = ServerBootstrap(group: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -98,28 +102,34 @@ public final class Server: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeCompletedFuture { () -> (any Channel, EventLoopFuture<NegotiatedConnection>)? in
-                    try self.configure(channel, tls: tls)
-                }
-            }
-        if let address = serverChannel.channel.localAddress { self.listening.set(address) }
-        self.logger.info(
-            "Listening", metadata: ["address": "\(serverChannel.channel.localAddress.map { "\($0)" } ?? "?")"])
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted?> = { channel in
+            channel.eventLoop.makeCompletedFuture { try self.configure(channel, tls: tls) }
+        }
+        let serverChannel: NIOAsyncChannel<Accepted?, Never>
+        if let descriptor = configuration.socketDescriptor {
+            serverChannel = try await bootstrap.bind(descriptor, childChannelInitializer: initializer)
+        } else if let path = configuration.unixSocketPath {
+            serverChannel = try await bootstrap.bind(
+                unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+            // A proxy running as another user connects to it, as to uvicorn's.
+            chmod(path, 0o666)
+        } else {
+            serverChannel = try await bootstrap.bind(
+                host: configuration.host, port: configuration.port, childChannelInitializer: initializer)
+        }
+        defer {
+            if configuration.socketDescriptor == nil, let path = configuration.unixSocketPath { unlink(path) }
+        }
+        self.listens(on: serverChannel.channel.localAddress)
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 do {
                     try await serverChannel.executeThenClose { inbound in
                         for try await accepted in inbound {
-                            guard let (channel, negotiated) = accepted else { continue }
-                            let executor =
-                                configuration.runsRequestsOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
-                            group.addTask(executorPreference: executor) {
-                                await self.serveConnection(channel, negotiated, secure: tls != nil)
-                            }
+                            guard let accepted else { continue }
+                            self.serve(accepted, in: &group, secure: tls != nil)
                         }
                     }
                 } catch is CancellationError {
@@ -132,13 +142,57 @@ public final class Server: Service, Sendable {
         }
     }
 
+    /// A connection accepted, and when its protocol is known.
+    typealias Accepted = (any Channel, EventLoopFuture<NegotiatedConnection>)
+
+    /// Serves connections from a socket other processes accept from too; a graceful shutdown stops accepting and
+    /// asks each connection to finish, as NIO's quiescing helper does for a server channel.
+    private func serveShared(_ acceptor: SharedSocketAcceptor, tls: NIOSSLContext?) async throws {
+        self.listens(on: acceptor.localAddress)
+        let open = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+        let bootstrap = ClientBootstrap(group: self.eventLoopGroup).channelOption(.allowRemoteHalfClosure, value: true)
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                for await descriptor in acceptor.connections() {
+                    let accepted = try? await bootstrap.withConnectedSocket(descriptor) { channel in
+                        channel.eventLoop.makeCompletedFuture { try self.configure(channel, tls: tls) }
+                    }
+                    guard let accepted = accepted ?? nil else { continue }
+                    let channel = accepted.0
+                    let key = ObjectIdentifier(channel)
+                    open.withLockedValue { $0[key] = channel }
+                    channel.closeFuture.whenComplete { _ in open.withLockedValue { $0[key] = nil } }
+                    self.serve(accepted, in: &group, secure: tls != nil)
+                }
+            }
+        } onGracefulShutdown: {
+            self.logger.info("Shutting down: no new connections, draining requests in flight")
+            acceptor.stop()
+            for channel in open.withLockedValue({ Array($0.values) }) {
+                channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
+        }
+    }
+
+    private func listens(on address: SocketAddress?) {
+        if let address { self.listening.set(address) }
+        self.logger.info("Listening", metadata: ["address": "\(address.map { "\($0)" } ?? "?")"])
+    }
+
+    /// Serves an accepted connection in a task of the server's, on its event loop if requests run there.
+    private func serve(_ accepted: Accepted, in group: inout ThrowingDiscardingTaskGroup<any Error>, secure: Bool) {
+        let (channel, negotiated) = accepted
+        let executor = self.configuration.runsRequestsOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
+        group.addTask(executorPreference: executor) {
+            await self.serveConnection(channel, negotiated, secure: secure)
+        }
+    }
+
     /// Sets up a new connection's pipeline, or refuses it with 503 when the server is full.
     ///
     /// Its protocol is known once the future succeeds: at once for plain HTTP/1 only, else after the TLS handshake
     /// or the first bytes.
-    private func configure(
-        _ channel: any Channel, tls: NIOSSLContext?
-    ) throws -> (any Channel, EventLoopFuture<NegotiatedConnection>)? {
+    private func configure(_ channel: any Channel, tls: NIOSSLContext?) throws -> Accepted? {
         let count = self.connections.wrappingAdd(1, ordering: .relaxed).newValue
         guard count <= self.configuration.maxConnections else {
             self.connections.wrappingSubtract(1, ordering: .relaxed)
@@ -188,9 +242,15 @@ public final class Server: Service, Sendable {
         return promise.futureResult
     }
 
-    /// The opt-in TCP keepalive and `TCP_USER_TIMEOUT`, which find out a client whose network vanished.
+    /// `TCP_NODELAY`, and the opt-in TCP keepalive and `TCP_USER_TIMEOUT`, which find out a client whose network
+    /// vanished; none of them on a Unix socket.
     private func applySocketOptions(_ channel: any Channel) throws {
+        switch channel.localAddress {
+        case .v4?, .v6?: break
+        default: return
+        }
         let options = channel.syncOptions
+        try options?.setOption(.socketOption(.tcp_nodelay), value: 1)
         if let keepAlive = self.configuration.tcpKeepAlive {
             try options?.setOption(.socketOption(.so_keepalive), value: 1)
             try options?.setOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE)), value: Self.seconds(keepAlive.idle))

@@ -52,7 +52,7 @@ public struct FileMiddleware: Middleware {
     }
 
     public func respond(to request: Request, next: Handler) async throws -> Response {
-        guard request.method == .get || request.method == .head, let relative = self.relative(request.path) else {
+        guard request.method == .get || request.method == .head, let relative = self.relative(request.routePath) else {
             return try await next(request)
         }
         let (directory, index) = (self.directory, self.index)
@@ -71,7 +71,7 @@ public struct FileMiddleware: Middleware {
     }
 
     /// The part of `path` under the prefix, or `nil` when `path` is not under it.
-    private func relative(_ path: String) -> String? {
+    private func relative(_ path: Substring) -> String? {
         if path == self.prefix { return "" }
         guard path.hasPrefix(self.prefix + "/") else { return nil }
         return String(path.dropFirst(self.prefix.count))

@@ -33,6 +33,8 @@ public struct Request: Sendable {
     public var method: HTTPRequest.Method { self.scope.method }
     /// The percent-decoded path.
     public var path: String { self.scope.path }
+    /// The percent-decoded path below ``rootPath``: what routes match.
+    public var routePath: Substring { self.scope.routePath }
     /// The path as the client sent it.
     public var rawPath: String { self.scope.rawPath }
     /// The undecoded query bytes.

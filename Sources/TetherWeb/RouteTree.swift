@@ -29,7 +29,7 @@ struct RouteTree<Value: Sendable>: Sendable {
     }
 
     /// The value for `method` on `path` (percent-decoded); HEAD falls back to GET.
-    func lookup(_ method: HTTPRequest.Method, path: String) -> Lookup {
+    func lookup(_ method: HTTPRequest.Method, path: Substring) -> Lookup {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         var parameters = Parameters()
         guard let node = self.root.find(segments[...], parameters: &parameters) else { return .notFound }

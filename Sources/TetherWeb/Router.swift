@@ -140,7 +140,7 @@ public struct Router: RouterMethods, Sendable {
 
     /// Finds the route for `method` on `path` (percent-decoded), as the web layer does for each request.
     public func match(_ method: HTTPRequest.Method, path: String) -> Match {
-        switch self.routes.lookup(method, path: path) {
+        switch self.routes.lookup(method, path: path[...]) {
         case .found(let route, let parameters): .found(route, parameters)
         case .methodNotAllowed(let allowed): .methodNotAllowed(allowed: allowed)
         case .notFound: .notFound

@@ -27,7 +27,7 @@ public struct StaticFiles: Application {
     }
 
     public func callAsFunction(_ scope: Scope, receive: @escaping Receive, send: @escaping Send) async throws {
-        if case .http(let http) = scope, http.path == self.prefix || http.path.hasPrefix(self.prefix + "/") {
+        if case .http(let http) = scope, http.routePath == self.prefix || http.routePath.hasPrefix(self.prefix + "/") {
             try await self.files(scope, receive: receive, send: send)
         } else {
             try await self.wrapped(scope, receive: receive, send: send)

@@ -76,7 +76,7 @@ public struct WebApplication: Application {
         // Each route's handler, deadline and group middleware are put together once, not per request.
         let routes = router.routes.map { Self.responder(for: $0, threadPool: threadPool, errors: errors) }
         let routed: Handler = { request in
-            switch routes.lookup(request.method, path: request.path) {
+            switch routes.lookup(request.method, path: request.routePath) {
             case .found(let handler, let parameters):
                 var request = request
                 request.parameters = parameters
@@ -91,7 +91,8 @@ public struct WebApplication: Application {
         self.responder = errors.answering(Self.chain(middleware, around: routed, errors: errors))
         let webSocketRoutes = router.webSocketRoutes.map { Self.webSocketResponder(for: $0, errors: errors) }
         let webSocketRouted: Handler = { request in
-            guard case .found(let handler, let parameters) = webSocketRoutes.lookup(.get, path: request.path) else {
+            guard case .found(let handler, let parameters) = webSocketRoutes.lookup(.get, path: request.routePath)
+            else {
                 throw HTTPError(.notFound, message: "Not Found")
             }
             var request = request

@@ -304,7 +304,28 @@ import Darwin
             steps: [
                 (.head(post3), .start("/")), (.error(HTTPParserError.invalidEOFState), .close(.clientClosed)),
             ]),
-        Table(name: "a graceful shutdown closes an idle connection", steps: [(.quiesce, .close(nil))]),
+        Table(
+            name: "a graceful shutdown closes an idle connection once its grace has passed",
+            steps: [(.quiesce, .none), (.wait(.milliseconds(249)), .none), (.wait(.milliseconds(1)), .close(nil))]),
+        Table(
+            name: "a request that arrives in the idle grace is served, then the connection closes",
+            steps: [
+                (.quiesce, .none), (.wait(.milliseconds(200)), .none), (.head(get), .start("/")), (.end, .end),
+                (.responseHead(keepAlive: false), .none), (.responseEnd, .close(nil)),
+            ]),
+        Table(
+            name: "a head begun before a graceful shutdown is served, then the connection closes",
+            steps: [
+                (.read("GET / HT"), .none), (.quiesce, .none), (.wait(.seconds(1)), .none), (.head(get), .start("/")),
+                (.end, .end), (.responseHead(keepAlive: false), .none), (.responseEnd, .close(nil)),
+            ]),
+        Table(
+            name: "a keep-alive deadline sooner than the idle grace stays",
+            steps: [
+                (.head(get), .start("/")), (.end, .end), (.responseHead(keepAlive: true), .none),
+                (.responseEnd, .none), (.wait(.milliseconds(4_900)), .none), (.quiesce, .none),
+                (.wait(.milliseconds(100)), .close(nil)),
+            ]),
         Table(
             name: "a graceful shutdown lets the request in flight finish, then closes",
             steps: [
@@ -383,7 +404,7 @@ import Darwin
         let ended = machine.responseEnded(now: now)
         #expect(ended == .none)
         _ = machine.headReceived(Self.get, now: now)
-        _ = machine.quiesce()
+        _ = machine.quiesce(now: now)
         let keepAlive = machine.responseStarted()
         #expect(!keepAlive)
     }
@@ -415,7 +436,7 @@ import Darwin
         case .wait(let duration):
             clock.advance(by: duration)
             action = machine.timerFired(now: clock.now)
-        case .quiesce: action = machine.quiesce()
+        case .quiesce: action = machine.quiesce(now: now)
         case .shutdown: action = machine.shutdown()
         }
         return Self.expected(action, &machine, now: now)

@@ -28,7 +28,7 @@ func withServer<T: Sendable>(
             return nil
         }
         defer { group.cancelAll() }
-        let port = try await server.localAddress.port!
+        let port = try await server.localAddress.port ?? 0
         let result = try await body(port, server)
         group.cancelAll()
         while let next = try await group.next() {

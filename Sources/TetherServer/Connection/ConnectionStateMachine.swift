@@ -246,14 +246,17 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         return self.multiplexed || (self.request!.keepAlive && !self.quiescing && !self.inputShut)
     }
 
-    /// The server is shutting down gracefully: an idle connection closes, a busy one after its response.
-    mutating func quiesce() -> Action {
+    /// The server is shutting down gracefully: a busy connection closes after its response, a head already begun
+    /// is served, and an idle one waits `shutdownIdleGrace` for a request that may be on its way, then closes.
+    mutating func quiesce(now: C.Instant) -> Action {
         self.quiescing = true
         switch self.phase {
-        case .idle, .readingHead:
-            self.phase = .closed
-            return .close(cancelling: nil)
-        case .inRequest, .closed:
+        case .idle:
+            // A keep-alive client may have sent its next request already: closing now would lose it.
+            let grace = now.advanced(by: self.configuration.shutdownIdleGrace)
+            if self.headDeadline.map({ $0 > grace }) ?? true { self.headDeadline = grace }
+            return .none
+        case .readingHead, .inRequest, .closed:
             return .none
         }
     }
