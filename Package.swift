@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "TetherTestingLive", targets: ["TetherTestingLive"]),
         .library(name: "TetherMultipart", targets: ["TetherMultipart"]),
         .library(name: "TetherCookieSigning", targets: ["TetherCookieSigning"]),
+        .library(name: "TetherServe", targets: ["TetherServe"]),
         .executable(name: "tether-demo", targets: ["tether-demo"]),
         .executable(name: "tether-soak", targets: ["tether-soak"]),
     ],
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -101,6 +103,24 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
+        // Apart from TetherServer: swift-configuration brings Foundation, which a server embedded in a test or
+        // another program does not need.
+        .target(
+            name: "TetherServe",
+            dependencies: [
+                "TetherGateway",
+                "TetherServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .target(
             name: "TetherTestingLive",
             dependencies: [
@@ -118,6 +138,7 @@ let package = Package(
         .executableTarget(
             name: "tether-demo",
             dependencies: [
+                "TetherServe",
                 "TetherServer",
                 "TetherWeb",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -160,6 +181,13 @@ let package = Package(
                 "TetherGateway", "TetherWeb", "TetherTesting", "TestSupport", "TetherMultipart", "TetherCookieSigning",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "TetherServeTests",
+            dependencies: [
+                "TetherServe", "TetherServer", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(

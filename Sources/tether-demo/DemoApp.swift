@@ -45,6 +45,7 @@ enum DemoApp {
             return try .json(["bytes": bytes])
         }
         router.get("/stats/") { _ in try .json(stats.withLockedValue { $0 }) }
+        router.get("/scope/") { request in try .json(ScopeReport(request)) }
         router.webSocket("/ws/echo/") { _, socket in
             for try await message in socket.messages { try await socket.send(message) }
         }
@@ -188,4 +189,75 @@ enum DemoApp {
         </body>
         </html>
         """
+}
+
+/// The request's scope as `/scope/` answers it, in ASGI's shape: addresses as `[host, port]`, a Unix socket as
+/// `[path, null]`, and the pid of the worker process that served it.
+struct ScopeReport: Encodable {
+    /// An address as ASGI writes it.
+    struct Endpoint: Encodable {
+        var host: String
+        var port: Int?
+
+        init?(_ address: SocketAddress?) {
+            switch address {
+            case .v4?, .v6?:
+                guard let host = address?.ipAddress else { return nil }
+                (self.host, self.port) = (host, address?.port)
+            case .unixDomainSocket?:
+                guard let path = address?.pathname else { return nil }
+                (self.host, self.port) = (path, nil)
+            case nil:
+                return nil
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.unkeyedContainer()
+            try container.encode(self.host)
+            try container.encode(self.port)
+        }
+    }
+
+    var type = "http"
+    var http_version: String
+    var scheme: String
+    var method: String
+    var path: String
+    var root_path: String
+    var host: String?
+    var client: Endpoint?
+    var server: Endpoint?
+    var worker = getpid()
+
+    init(_ request: Request) {
+        let version = request.scope.httpVersion
+        self.http_version = version.major >= 2 ? "\(version.major)" : "\(version.major).\(version.minor)"
+        self.scheme = request.scheme
+        self.method = request.method.rawValue
+        self.path = request.path
+        self.root_path = request.rootPath
+        self.host = request.headers[HTTPField.Name("Host")!]
+        self.client = Endpoint(request.client)
+        self.server = Endpoint(request.server)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.type, forKey: .type)
+        try container.encode(self.http_version, forKey: .http_version)
+        try container.encode(self.scheme, forKey: .scheme)
+        try container.encode(self.method, forKey: .method)
+        try container.encode(self.path, forKey: .path)
+        try container.encode(self.root_path, forKey: .root_path)
+        try container.encode(self.host, forKey: .host)
+        // Null rather than absent, as ASGI has it.
+        try container.encode(self.client, forKey: .client)
+        try container.encode(self.server, forKey: .server)
+        try container.encode(self.worker, forKey: .worker)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, http_version, scheme, method, path, root_path, host, client, server, worker
+    }
 }

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Configuration
+import Logging
+import Synchronization
+import SystemPackage
+import TetherServer
+
+/// What ``ServeOptions`` come to once the command line, the environment and the file are read.
+public struct ServeSettings: Sendable {
+    /// The server's configuration, for one worker.
+    public var server: Server.Configuration
+    /// Worker processes; 1 serves in this process, with no supervisor.
+    public var workers: Int
+    /// Time requests in flight get once a graceful shutdown begins.
+    public var gracefulShutdown: Duration
+    /// The least severe level logged.
+    public var logLevel: Logger.Level
+
+    /// Where the server listens, for its log.
+    var listening: String {
+        if let descriptor = self.server.socketDescriptor { return "fd \(descriptor)" }
+        if let path = self.server.unixSocketPath { return "unix:\(path)" }
+        return "\(self.server.host):\(self.server.port)"
+    }
+}
+
+extension ServeOptions {
+    /// Reads the options given on the command line, then those in `environment` (as `TETHER_PORT`), then those
+    /// in the `--config-file` (or `TETHER_CONFIG_FILE`) JSON file, and checks them.
+    ///
+    /// Throws a `ValidationError` naming every value that is malformed wherever it came from.
+    public func resolve(environment: [String: String]) async throws -> ServeSettings {
+        let problems = ConversionProblems()
+        let variables = ConfigReader(
+            provider: EnvironmentVariablesProvider(environmentVariables: environment), accessReporter: problems
+        ).scoped(to: "tether")
+        var readers = [variables]
+        if let path = self.configFile ?? variables.string(forKey: "configFile") {
+            let file = try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
+            readers.append(ConfigReader(provider: file, accessReporter: problems))
+        }
+        let source = Source(readers: readers)
+        var settings = try self.settings(from: source)
+        if let message = problems.message { throw ValidationError(message) }
+        // A worker serves the socket its supervisor handed it, whatever the options say about binding.
+        if let descriptor = environment[WorkerEnvironment.socketKey].flatMap(Int32.init) {
+            settings.server.socketDescriptor = descriptor
+            settings.server.socketDescriptorIsShared = environment[WorkerEnvironment.sharedKey] == "1"
+            settings.server.unixSocketPath = nil
+            settings.workers = 1
+        }
+        return settings
+    }
+
+    private func settings(from source: Source) throws -> ServeSettings {
+        var server = Server.Configuration()
+        server.host = self.host ?? source.string("host") ?? server.host
+        server.port = self.port ?? source.int("port") ?? server.port
+        server.unixSocketPath = self.uds ?? source.string("uds")
+        server.socketDescriptor = self.fd ?? source.int("fd").map { Int32($0) }
+        server.backlog = self.backlog ?? source.int("backlog").map { Int32($0) } ?? server.backlog
+        server.maxConnections = self.limitConcurrency ?? source.int("limitConcurrency") ?? server.maxConnections
+        if let seconds = self.timeoutKeepAlive ?? source.double("timeoutKeepAlive") {
+            server.keepAliveTimeout = try Self.duration(seconds, "--timeout-keep-alive")
+        }
+        server.proxyHeaders = self.proxyHeaders ?? source.bool("proxyHeaders") ?? server.proxyHeaders
+        if let list = self.forwardedAllowIps ?? source.string("forwardedAllowIps") {
+            do {
+                server.forwardedAllowIPs = try ForwardedAllowList(parsing: list)
+            } catch {
+                throw ValidationError("--forwarded-allow-ips: \(error)")
+            }
+        }
+        if let root = self.rootPath ?? source.string("rootPath") {
+            guard root.isEmpty || (root.hasPrefix("/") && !root.hasSuffix("/")) else {
+                throw ValidationError("--root-path must begin with '/' and not end with one, as '/app'.")
+            }
+            server.rootPath = root
+        }
+        server.accessLog = self.accessLog ?? source.bool("accessLog") ?? server.accessLog
+        let certificate = self.tlsCert ?? source.string("tlsCert")
+        let key = self.tlsKey ?? source.string("tlsKey")
+        switch (certificate, key) {
+        case (let certificate?, let key?):
+            server.tls = .init(certificateChainPath: certificate, privateKeyPath: key)
+        case (nil, nil):
+            break
+        default:
+            throw ValidationError("--tls-cert and --tls-key go together.")
+        }
+        server.http2.isEnabled = self.http2 ?? source.bool("http2") ?? server.http2.isEnabled
+        if let seconds = self.tcpKeepalive ?? source.double("tcpKeepalive") {
+            let interval = try Self.duration(seconds, "--tcp-keepalive")
+            server.tcpKeepAlive = .init(idle: interval, interval: interval, count: 3)
+        }
+        server.tcpUserTimeout = try (self.tcpUserTimeout ?? source.double("tcpUserTimeout")).map {
+            try Self.duration($0, "--tcp-user-timeout")
+        }
+        server.http2.pingInterval = try (self.h2PingInterval ?? source.double("h2.pingInterval")).map {
+            try Self.duration($0, "--h2-ping-interval")
+        }
+        if let seconds = self.h2PingTimeout ?? source.double("h2.pingTimeout") {
+            server.http2.pingTimeout = try Self.duration(seconds, "--h2-ping-timeout")
+        }
+        guard (0...65_535).contains(server.port) else { throw ValidationError("--port must be 0 to 65535.") }
+        guard server.backlog > 0, server.maxConnections > 0 else {
+            throw ValidationError("--backlog and --limit-concurrency must be positive.")
+        }
+        guard server.unixSocketPath == nil || server.socketDescriptor == nil else {
+            throw ValidationError("--uds and --fd are two ways to listen: give one.")
+        }
+        let workers = self.workers ?? source.int("workers") ?? 1
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1.") }
+        let grace = try Self.duration(
+            self.timeoutGracefulShutdown ?? source.double("timeoutGracefulShutdown") ?? 30,
+            "--timeout-graceful-shutdown")
+        let levelName = self.logLevel ?? source.string("logLevel") ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical.")
+        }
+        return ServeSettings(server: server, workers: workers, gracefulShutdown: grace, logLevel: level)
+    }
+
+    private static func duration(_ seconds: Double, _ option: String) throws -> Duration {
+        guard seconds.isFinite, seconds >= 0 else { throw ValidationError("\(option) must be seconds, 0 or more.") }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+}
+
+/// The environment, then the file: the first that has a key gives its value.
+private struct Source {
+    let readers: [ConfigReader]
+
+    func string(_ key: String) -> String? { self.first { $0.string(forKey: ConfigKey(key)) } }
+    func int(_ key: String) -> Int? { self.first { $0.int(forKey: ConfigKey(key)) } }
+    func double(_ key: String) -> Double? { self.first { $0.double(forKey: ConfigKey(key)) } }
+    func bool(_ key: String) -> Bool? { self.first { $0.bool(forKey: ConfigKey(key)) } }
+
+    private func first<Value>(_ read: (ConfigReader) -> Value?) -> Value? {
+        for reader in self.readers {
+            if let value = read(reader) { return value }
+        }
+        return nil
+    }
+}
+
+/// Values present but malformed: the reader's optional lookups return `nil` for them, and this keeps them from
+/// passing silently.
+private final class ConversionProblems: AccessReporter, Sendable {
+    private let problems = Mutex<[String]>([])
+
+    func report(_ event: AccessEvent) {
+        let failure: (any Error)? =
+            if let error = event.conversionError {
+                error
+            } else if case .failure(let error) = event.result {
+                error
+            } else {
+                nil
+            }
+        guard let failure else { return }
+        self.problems.withLock { $0.append("\(event.metadata.key): \(failure)") }
+    }
+
+    var message: String? {
+        let problems = self.problems.withLock { $0 }
+        return problems.isEmpty ? nil : "Malformed configuration: " + problems.joined(separator: "; ")
+    }
+}

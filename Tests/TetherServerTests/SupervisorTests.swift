@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+import TetherSoak
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension SubprocessTests {
+    /// `tether-demo --workers 2`: its supervisor replaces a worker that dies, reloads on SIGHUP without failing a
+    /// request, and drains on SIGTERM.
+    @Suite struct SupervisorTests {
+        /// The demo with `arguments` under a supervisor on a free port, while `body` runs; stopped (SIGKILL to the
+        /// supervisor and its workers) if `body` did not stop it.
+        static func withSupervisor<T>(
+            _ arguments: [String], _ body: (_ supervisor: Process, _ port: Int) async throws -> T
+        ) async throws -> T {
+            let port = try Self.freePort()
+            let process = Process()
+            process.executableURL = try SilentClientTests.demo()
+            process.arguments = ["--port", "\(port)", "--no-access-log", "--log-level", "warning"] + arguments
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer {
+                if process.isRunning {
+                    for worker in Self.workers(of: process.processIdentifier) { kill(worker, SIGKILL) }
+                    kill(process.processIdentifier, SIGKILL)
+                    process.waitUntilExit()
+                }
+            }
+            try await Self.waitUntil("both workers serve") { Self.workers(of: process.processIdentifier).count == 2 }
+            try await Self.waitUntil("the port answers") { (try? await Self.worker(port: port)) != nil }
+            return try await body(process, port)
+        }
+
+        static func freePort() throws -> Int {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(descriptor) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+                }
+            }
+            try #require(bound)
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        /// The worker processes of `supervisor`, from /proc: the children of each of its threads.
+        static func workers(of supervisor: Int32) -> Set<Int32> {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(supervisor)/task")) ?? []
+            return tasks.reduce(into: []) { workers, task in
+                let path = "/proc/\(supervisor)/task/\(task)/children"
+                let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+                workers.formUnion(text.split(separator: " ").compactMap { Int32($0) })
+            }
+        }
+
+        /// The worker that answers `/scope/` on a new connection.
+        static func worker(port: Int) async throws -> Int32 {
+            let client = try await RawClient.connect(port: port)
+            try await client.send("GET /scope/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let text = try await client.waitForClose()
+            let match = try #require(text.firstRange(of: /"worker":(\d+)/))
+            return try #require(Int32(text[match].dropFirst(9)))
+        }
+
+        static func waitUntil(
+            _ what: String, within seconds: Double = 20, _ condition: () async throws -> Bool
+        ) async throws {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                if try await condition() { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            Issue.record("timed out waiting until \(what)")
+            throw CancellationError()
+        }
+
+        @Test func aWorkerThatDiesIsReplacedAndOnlyItsOwnRequestsAreLost() async throws {
+            try await Self.withSupervisor(["--workers", "2"]) { supervisor, port in
+                // One connection to each worker: the kernel picks, so new ones are opened until both are covered.
+                var byWorker: [Int32: RawClient] = [:]
+                for _ in 0..<200 where byWorker.count < 2 {
+                    let client = try await RawClient.connect(port: port)
+                    try await client.send("GET /scope/ HTTP/1.1\r\nHost: x\r\n\r\n")
+                    let text = try await client.waitFor("}")
+                    let match = try #require(text.firstRange(of: /"worker":(\d+)/))
+                    let pid = try #require(Int32(text[match].dropFirst(9)))
+                    if byWorker[pid] == nil { byWorker[pid] = client } else { try await client.close() }
+                }
+                try #require(byWorker.count == 2, "both workers answered")
+                let (doomed, survivor) = (byWorker.keys.min()!, byWorker.keys.max()!)
+                for client in byWorker.values {
+                    try await client.send("GET /slow/?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                kill(doomed, SIGKILL)
+
+                // The other worker's request finishes; the dead one's connection ends without an answer.
+                let survived = try await byWorker[survivor]!.waitFor("done")
+                #expect(survived.contains("200 OK"))
+                let lost = try await byWorker[doomed]!.waitForClose()
+                #expect(!lost.contains("done"))
+                for client in byWorker.values { try? await client.close() }
+
+                try await Self.waitUntil("a new worker takes the dead one's place") {
+                    let workers = Self.workers(of: supervisor.processIdentifier)
+                    return workers.count == 2 && !workers.contains(doomed) && workers.contains(survivor)
+                }
+                var answered: Set<Int32> = []
+                try await Self.waitUntil("both workers answer again") {
+                    answered.insert(try await Self.worker(port: port))
+                    return answered.count == 2
+                }
+                #expect(!answered.contains(doomed))
+            }
+        }
+
+        @Test func aReloadUnderLoadFailsNoRequestAndReplacesEveryWorker() async throws {
+            try await Self.withSupervisor(["--workers", "2"]) { supervisor, port in
+                let before = Self.workers(of: supervisor.processIdentifier)
+                let script = SilentClientTests.packageRoot.appendingPathComponent("Tests/Scripts/reload_load.py").path
+                async let load = SubprocessTests.run(["python3", script, "\(port)", "6", "8"])
+                for _ in 0..<2 {
+                    try await Task.sleep(for: .seconds(2))
+                    kill(supervisor.processIdentifier, SIGHUP)
+                }
+                let (status, output) = try await load
+                #expect(status == 0)
+                struct Totals: Decodable {
+                    var requests: Int
+                    var failures: Int
+                    var errors: [String]
+                    var workers: [Int32]
+                }
+                let totals = try JSONDecoder().decode(Totals.self, from: Data(output.utf8))
+                #expect(totals.failures == 0, "\(totals.errors)")
+                #expect(totals.requests > 100)
+                // Two reloads of two workers each: six workers answered in all.
+                #expect(Set(totals.workers).count == 6, "\(totals.workers)")
+                let after = Self.workers(of: supervisor.processIdentifier)
+                #expect(after.count == 2)
+                #expect(after.isDisjoint(with: before))
+            }
+        }
+
+        @Test func sigtermLetsRequestsInFlightFinishThenEveryProcessExits() async throws {
+            try await Self.withSupervisor(["--workers", "2"]) { supervisor, port in
+                let workers = Self.workers(of: supervisor.processIdentifier)
+                let client = try await RawClient.connect(port: port)
+                try await client.send("GET /slow/?ms=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+                try await Task.sleep(for: .milliseconds(300))
+                kill(supervisor.processIdentifier, SIGTERM)
+                let answer = try await client.waitFor("done")
+                #expect(answer.contains("200 OK"))
+                #expect(answer.lowercased().contains("connection: close"))
+                try? await client.close()
+                try await Self.waitUntil("the supervisor exits") { !supervisor.isRunning }
+                #expect(supervisor.terminationStatus == 0)
+                for worker in workers { #expect(kill(worker, 0) != 0, "worker \(worker) exited") }
+                await #expect(throws: (any Error).self) { _ = try await RawClient.connect(port: port) }
+            }
+        }
+    }
+}
