@@ -57,8 +57,9 @@ extension ServeOptions {
         server.host = self.host ?? source.string("host") ?? server.host
         server.port = self.port ?? source.int("port") ?? server.port
         server.unixSocketPath = self.uds ?? source.string("uds")
-        server.socketDescriptor = self.fd ?? source.int("fd").map { Int32($0) }
-        server.backlog = self.backlog ?? source.int("backlog").map { Int32($0) } ?? server.backlog
+        server.socketDescriptor = try self.fd ?? source.int("fd").map { try Self.int32($0, "--fd") }
+        server.backlog =
+            try self.backlog ?? source.int("backlog").map { try Self.int32($0, "--backlog") } ?? server.backlog
         server.maxConnections = self.limitConcurrency ?? source.int("limitConcurrency") ?? server.maxConnections
         if let seconds = self.timeoutKeepAlive ?? source.double("timeoutKeepAlive") {
             server.keepAliveTimeout = try Self.duration(seconds, "--timeout-keep-alive")
@@ -106,11 +107,14 @@ extension ServeOptions {
         guard server.backlog > 0, server.maxConnections > 0 else {
             throw ValidationError("--backlog and --limit-concurrency must be positive.")
         }
+        guard (server.socketDescriptor ?? 0) >= 0 else {
+            throw ValidationError("--fd must be a descriptor, 0 or more.")
+        }
         guard server.unixSocketPath == nil || server.socketDescriptor == nil else {
             throw ValidationError("--uds and --fd are two ways to listen: give one.")
         }
         let workers = self.workers ?? source.int("workers") ?? 1
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1.") }
+        guard (1...1024).contains(workers) else { throw ValidationError("--workers must be from 1 to 1024.") }
         let grace = try Self.duration(
             self.timeoutGracefulShutdown ?? source.double("timeoutGracefulShutdown") ?? 30,
             "--timeout-graceful-shutdown")
@@ -122,8 +126,16 @@ extension ServeOptions {
     }
 
     private static func duration(_ seconds: Double, _ option: String) throws -> Duration {
-        guard seconds.isFinite, seconds >= 0 else { throw ValidationError("\(option) must be seconds, 0 or more.") }
+        // A year bounds every timeout anyone means, and keeps the milliseconds within Int64.
+        guard seconds.isFinite, (0...31_536_000).contains(seconds) else {
+            throw ValidationError("\(option) must be seconds, from 0 to 31536000.")
+        }
         return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    private static func int32(_ value: Int, _ option: String) throws -> Int32 {
+        guard let value = Int32(exactly: value) else { throw ValidationError("\(option) is out of range: \(value).") }
+        return value
     }
 }
 
@@ -158,7 +170,12 @@ private final class ConversionProblems: AccessReporter, Sendable {
             } else {
                 nil
             }
-        guard let failure else { return }
+        // A provider's own failure (a value it cannot read as the type asked) is in its result, not the event's.
+        let providerFailure = event.providerResults.lazy.compactMap { result -> (any Error)? in
+            if case .failure(let error) = result.result { return error }
+            return nil
+        }.first
+        guard let failure = failure ?? providerFailure else { return }
         self.problems.withLock { $0.append("\(event.metadata.key): \(failure)") }
     }
 

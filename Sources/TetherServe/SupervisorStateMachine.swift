@@ -110,10 +110,11 @@ package struct SupervisorStateMachine<C: Clock> where C.Duration == Duration {
         return [self.spawn(slot)]
     }
 
-    /// SIGHUP: replace every worker, one slot at a time.
+    /// SIGHUP: replace every worker, one slot at a time; during a reload, every worker started before this one
+    /// too, the slot being replaced included.
     package mutating func reload(now: C.Instant) -> [Action] {
         guard !self.stopping else { return [] }
-        self.reloadQueue = self.slots.indices.filter { $0 != self.reloading }
+        self.reloadQueue = Array(self.slots.indices)
         return self.reloading == nil ? self.reloadNext() : []
     }
 
