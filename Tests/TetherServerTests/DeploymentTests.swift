@@ -7,6 +7,7 @@ import NIOPosix
 import Testing
 import TetherGateway
 import TetherServer
+import TetherSoak
 import TetherWeb
 
 #if canImport(Glibc)
@@ -32,6 +33,7 @@ import Glibc
                 [client, server, request.scheme, host, request.path, request.rootPath, String(request.routePath)]
                     .joined(separator: "\n"))
         }
+        router.webSocket("/ws/") { request, socket in try await socket.send(text: "scheme=\(request.scheme)") }
         return WebApplication(router: router)
     }()
 
@@ -172,6 +174,20 @@ import Glibc
                 #expect(seen.scheme == "http")
                 #expect(seen.host == "127.0.0.1:\(port)")
             }
+        }
+    }
+
+    @Test func aTrustedProxyUnderTLSMakesAWebSocketsSchemeWss() async throws {
+        try await withServer(Self.app) { port, _ in
+            let client = try await RawClient.connect(port: port)
+            try await client.send(
+                "GET /ws/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                    + "X-Forwarded-Proto: https\r\n\r\n")
+            let text = try await client.waitFor("scheme=")
+            #expect(text.hasPrefix("HTTP/1.1 101"))
+            _ = try await client.waitFor("scheme=wss")
+            try await client.close()
         }
     }
 

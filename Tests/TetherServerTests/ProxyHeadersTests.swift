@@ -314,7 +314,7 @@ import Testing
 
     static let protos: [(String, String?)] = [
         ("https", "https"), ("http", "http"), (" HTTPS ", "https"), ("Http", "http"), ("\thttps", "https"),
-        ("ftp", nil), ("ws", nil), ("wss", nil), ("https, http", nil), ("http,https", nil), ("https,", nil),
+        ("ftp", nil), ("ws", "http"), ("WSS", "https"), ("https, http", nil), ("http,https", nil), ("https,", nil),
         ("", nil), ("htt", nil), ("httpss", nil), ("\"https\"", nil), ("h ttps", nil),
     ]
 

@@ -45,8 +45,8 @@ package struct ForwardedOrigin: Hashable, Sendable {
 ///   does: the first untrusted entry from the right is the client, else the leftmost. Entries are `1.2.3.4`,
 ///   `1.2.3.4:5678`, `[2001:db8::1]`, `[2001:db8::1]:80` or a bare `2001:db8::1`; an entry that is none of these is an
 ///   unknown client, never the peer and never an entry further left. Empty entries are skipped.
-/// - `X-Forwarded-Proto`: a single field whose value, trimmed, is `http` or `https` in any case; a list
-///   (`https, http`) or several fields are ignored, as uvicorn ignores them.
+/// - `X-Forwarded-Proto`: a single field whose value, trimmed, is `http` or `https` (or `ws`, `wss`, taken as those)
+///   in any case; a list (`https, http`) or several fields are ignored, as uvicorn ignores them.
 /// - `X-Forwarded-Host`: the last entry of the list, trimmed, when it is a valid authority.
 /// - A valid authority is a host of letters, digits and `-._~` (at most 255 bytes) or a bracketed IPv6 address,
 ///   optionally with `:` and a port (1 to 5 digits, at most 65535); anything else (spaces, controls, `/`, `@`,
@@ -340,12 +340,12 @@ package enum ProxyHeaders {
         return port <= 65_535 ? port : nil
     }
 
-    /// `http` or `https`, in any case; nil for anything else.
+    /// `http` or `https`, in any case, also written `ws` or `wss` (as uvicorn takes them); nil for anything else.
     static func scheme(_ value: UnsafeBufferPointer<UInt8>) -> String? {
-        if ForwardedSyntax.equalsIgnoringCase(value, "https") {
+        if ForwardedSyntax.equalsIgnoringCase(value, "https") || ForwardedSyntax.equalsIgnoringCase(value, "wss") {
             return "https"
         }
-        if ForwardedSyntax.equalsIgnoringCase(value, "http") {
+        if ForwardedSyntax.equalsIgnoringCase(value, "http") || ForwardedSyntax.equalsIgnoringCase(value, "ws") {
             return "http"
         }
         return nil
