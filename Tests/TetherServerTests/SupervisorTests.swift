@@ -15,7 +15,7 @@ extension SubprocessTests {
         static func withSupervisor<T>(
             _ arguments: [String], _ body: (_ supervisor: Process, _ port: Int) async throws -> T
         ) async throws -> T {
-            let port = try Self.freePort()
+            let port = try HTTP2ChurnTests.freePort()
             let process = Process()
             process.executableURL = try SilentClientTests.demo()
             process.arguments = ["--port", "\(port)", "--no-access-log", "--log-level", "warning"] + arguments
@@ -33,30 +33,9 @@ extension SubprocessTests {
             return try await body(process, port)
         }
 
-        static func freePort() throws -> Int {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(descriptor) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-                }
-            }
-            try #require(bound)
-            return Int(UInt16(bigEndian: address.sin_port))
-        }
-
-        /// The worker processes of `supervisor`, from /proc: the children of each of its threads.
+        /// The worker processes of `supervisor`, zombies not counted.
         static func workers(of supervisor: Int32) -> Set<Int32> {
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(supervisor)/task")) ?? []
-            return tasks.reduce(into: []) { workers, task in
-                let path = "/proc/\(supervisor)/task/\(task)/children"
-                let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-                workers.formUnion(text.split(separator: " ").compactMap { Int32($0) })
-            }
+            Set(ProxyDeploymentTests.children(of: supervisor))
         }
 
         /// The worker that answers `/scope/` on a new connection.
