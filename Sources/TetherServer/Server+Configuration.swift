@@ -63,8 +63,8 @@ extension Server {
         /// Time an idle keep-alive connection is kept open. Default 5 s.
         public var keepAliveTimeout: Duration = .seconds(5)
         /// Time an idle keep-alive connection stays open once a graceful shutdown begins, for a request its client
-        /// may have sent already; such a request is served, with `Connection: close`. Default 250 ms.
-        public var shutdownIdleGrace: Duration = .milliseconds(250)
+        /// may have sent already; such a request is served, with `Connection: close`. Default 1 s.
+        public var shutdownIdleGrace: Duration = .seconds(1)
         /// Time a request body may go without a byte arriving before the request is ended: the application sees
         /// `disconnect` (`CancellationReason.bodyIdleTimeout`) and the client gets 408 if nothing
         /// was answered yet; `nil` waits for ever. Default 60 s, as nginx's `client_body_timeout`.

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Keep-alive GET load for a fixed time from several threads; every failure a client would see is counted.
 
-usage: reload_load.py PORT SECONDS CLIENTS [PATH]
-Prints one JSON object: requests, failures, the first failures' descriptions, and the worker pids seen (from
-/scope/ when PATH is /scope/).
+usage: reload_load.py PORT STOPFILE CLIENTS [PATH]
+Runs until the file STOPFILE exists (at most 120 s), then prints one JSON object: requests, failures, the first
+failures' descriptions, and the worker pids seen (from /scope/ when PATH is /scope/).
 """
 import http.client
 import json
@@ -11,18 +11,20 @@ import sys
 import threading
 import time
 
-port, seconds, clients = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+import os
+
+port, stop_file, clients = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 path = sys.argv[4] if len(sys.argv) > 4 else "/scope/"
 lock = threading.Lock()
 totals = {"requests": 0, "failures": 0, "errors": [], "workers": set()}
 
 
 def client():
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + 120
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     requests = failures = 0
     errors, workers = [], set()
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not os.path.exists(stop_file):
         try:
             connection.request("GET", path)
             response = connection.getresponse()

@@ -306,25 +306,25 @@ import Darwin
             ]),
         Table(
             name: "a graceful shutdown closes an idle connection once its grace has passed",
-            steps: [(.quiesce, .none), (.wait(.milliseconds(249)), .none), (.wait(.milliseconds(1)), .close(nil))]),
+            steps: [(.quiesce, .none), (.wait(.milliseconds(999)), .none), (.wait(.milliseconds(1)), .close(nil))]),
         Table(
             name: "a request that arrives in the idle grace is served, then the connection closes",
             steps: [
-                (.quiesce, .none), (.wait(.milliseconds(200)), .none), (.head(get), .start("/")), (.end, .end),
+                (.quiesce, .none), (.wait(.milliseconds(900)), .none), (.head(get), .start("/")), (.end, .end),
                 (.responseHead(keepAlive: false), .none), (.responseEnd, .close(nil)),
             ]),
         Table(
             name: "a head begun before a graceful shutdown is served, then the connection closes",
             steps: [
-                (.read("GET / HT"), .none), (.quiesce, .none), (.wait(.seconds(1)), .none), (.head(get), .start("/")),
+                (.read("GET / HT"), .none), (.quiesce, .none), (.wait(.seconds(2)), .none), (.head(get), .start("/")),
                 (.end, .end), (.responseHead(keepAlive: false), .none), (.responseEnd, .close(nil)),
             ]),
         Table(
             name: "a keep-alive deadline sooner than the idle grace stays",
             steps: [
                 (.head(get), .start("/")), (.end, .end), (.responseHead(keepAlive: true), .none),
-                (.responseEnd, .none), (.wait(.milliseconds(4_900)), .none), (.quiesce, .none),
-                (.wait(.milliseconds(100)), .close(nil)),
+                (.responseEnd, .none), (.wait(.milliseconds(4_500)), .none), (.quiesce, .none),
+                (.wait(.milliseconds(500)), .close(nil)),
             ]),
         Table(
             name: "a graceful shutdown lets the request in flight finish, then closes",
