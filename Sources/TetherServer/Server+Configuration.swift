@@ -61,10 +61,11 @@ extension Server {
         /// Time a client has to finish a request head once it has begun. Default 10 s.
         public var headerTimeout: Duration = .seconds(10)
         /// Time an idle keep-alive connection is kept open. Default 5 s.
+        ///
+        /// A graceful shutdown keeps it too: an idle connection closes at its deadline, and a request that arrives
+        /// before then is served with `Connection: close`, so that a proxy's request on a pooled connection (proxies
+        /// close theirs sooner, nginx's at 4 s) never meets a connection closing under it.
         public var keepAliveTimeout: Duration = .seconds(5)
-        /// Time an idle keep-alive connection stays open once a graceful shutdown begins, for a request its client
-        /// may have sent already; such a request is served, with `Connection: close`. Default 1 s.
-        public var shutdownIdleGrace: Duration = .seconds(1)
         /// Time a request body may go without a byte arriving before the request is ended: the application sees
         /// `disconnect` (`CancellationReason.bodyIdleTimeout`) and the client gets 408 if nothing
         /// was answered yet; `nil` waits for ever. Default 60 s, as nginx's `client_body_timeout`.

@@ -305,12 +305,27 @@ import Darwin
                 (.head(post3), .start("/")), (.error(HTTPParserError.invalidEOFState), .close(.clientClosed)),
             ]),
         Table(
-            name: "a graceful shutdown closes an idle connection once its grace has passed",
-            steps: [(.quiesce, .none), (.wait(.milliseconds(999)), .none), (.wait(.milliseconds(1)), .close(nil))]),
+            name: "a graceful shutdown leaves a new connection to its head deadline",
+            steps: [(.quiesce, .none), (.wait(.milliseconds(9_999)), .none), (.wait(.milliseconds(1)), .close(nil))]),
         Table(
-            name: "a request that arrives in the idle grace is served, then the connection closes",
+            name: "a graceful shutdown leaves an idle keep-alive connection to its keep-alive deadline",
             steps: [
-                (.quiesce, .none), (.wait(.milliseconds(900)), .none), (.head(get), .start("/")), (.end, .end),
+                (.head(get), .start("/")), (.end, .end), (.responseHead(keepAlive: true), .none),
+                (.responseEnd, .none), (.wait(.seconds(1)), .none), (.quiesce, .none),
+                (.wait(.milliseconds(3_999)), .none), (.wait(.milliseconds(1)), .close(nil)),
+            ]),
+        Table(
+            name: "a request that arrives after a graceful shutdown began is served, then the connection closes",
+            steps: [
+                (.head(get), .start("/")), (.end, .end), (.responseHead(keepAlive: true), .none),
+                (.responseEnd, .none), (.quiesce, .none), (.wait(.seconds(4)), .none), (.head(get), .start("/")),
+                (.end, .end), (.responseHead(keepAlive: false), .none), (.responseEnd, .close(nil)),
+            ]),
+        Table(
+            name: "a response that said keep-alive before the shutdown keeps its word",
+            steps: [
+                (.head(get), .start("/")), (.responseHead(keepAlive: true), .none), (.quiesce, .none), (.end, .end),
+                (.responseEnd, .none), (.head(get), .start("/")), (.end, .end),
                 (.responseHead(keepAlive: false), .none), (.responseEnd, .close(nil)),
             ]),
         Table(
@@ -318,13 +333,6 @@ import Darwin
             steps: [
                 (.read("GET / HT"), .none), (.quiesce, .none), (.wait(.seconds(2)), .none), (.head(get), .start("/")),
                 (.end, .end), (.responseHead(keepAlive: false), .none), (.responseEnd, .close(nil)),
-            ]),
-        Table(
-            name: "a keep-alive deadline sooner than the idle grace stays",
-            steps: [
-                (.head(get), .start("/")), (.end, .end), (.responseHead(keepAlive: true), .none),
-                (.responseEnd, .none), (.wait(.milliseconds(4_500)), .none), (.quiesce, .none),
-                (.wait(.milliseconds(500)), .close(nil)),
             ]),
         Table(
             name: "a graceful shutdown lets the request in flight finish, then closes",
@@ -404,7 +412,7 @@ import Darwin
         let ended = machine.responseEnded(now: now)
         #expect(ended == .none)
         _ = machine.headReceived(Self.get, now: now)
-        _ = machine.quiesce(now: now)
+        machine.quiesce()
         let keepAlive = machine.responseStarted()
         #expect(!keepAlive)
     }
@@ -436,7 +444,9 @@ import Darwin
         case .wait(let duration):
             clock.advance(by: duration)
             action = machine.timerFired(now: clock.now)
-        case .quiesce: action = machine.quiesce(now: now)
+        case .quiesce:
+            machine.quiesce()
+            return .none
         case .shutdown: action = machine.shutdown()
         }
         return Self.expected(action, &machine, now: now)

@@ -198,7 +198,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if case ChannelEvent.inputClosed = event {
             self.perform(self.machine.inputClosed())
         } else if event is ChannelShouldQuiesceEvent {
-            self.perform(self.machine.quiesce(now: .now))
+            self.machine.quiesce()
         } else if event is GracePeriodExpired {
             self.perform(self.machine.shutdown())
         } else {

@@ -243,22 +243,19 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         guard self.request != nil else { return false }
         self.request!.responseStarted = true
         // HTTP/2 has no Connection field: the stream ends with its response.
-        return self.multiplexed || (self.request!.keepAlive && !self.quiescing && !self.inputShut)
+        let keepAlive = self.multiplexed || (self.request!.keepAlive && !self.quiescing && !self.inputShut)
+        self.request!.keepAlive = keepAlive
+        return keepAlive
     }
 
-    /// The server is shutting down gracefully: a busy connection closes after its response, a head already begun
-    /// is served, and an idle one waits `shutdownIdleGrace` for a request that may be on its way, then closes.
-    mutating func quiesce(now: C.Instant) -> Action {
+    /// The server is shutting down gracefully: a connection whose response says it closes closes after it; one that
+    /// is idle, or whose response said it stays open, stays until its keep-alive deadline, and its next request is
+    /// answered with `Connection: close`.
+    ///
+    /// Closing an idle connection at once would race a request already on its way: a keep-alive client's, or a
+    /// proxy's on a pooled connection (proxies close theirs before their upstream's keep-alive timeout).
+    mutating func quiesce() {
         self.quiescing = true
-        switch self.phase {
-        case .idle:
-            // A keep-alive client may have sent its next request already: closing now would lose it.
-            let grace = now.advanced(by: self.configuration.shutdownIdleGrace)
-            if self.headDeadline.map({ $0 > grace }) ?? true { self.headDeadline = grace }
-            return .none
-        case .readingHead, .inRequest, .closed:
-            return .none
-        }
     }
 
     /// The response's end is being written: serve the next request, wait for one, or close.
@@ -428,7 +425,8 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
             self.phase = .closed
             return .refuse(status, message: nil, cancelling: nil)
         }
-        guard keepAlive, !self.quiescing, !self.inputShut || !self.pending.isEmpty else {
+        // The response's head said whether the connection stays open; quiescing since then changes nothing.
+        guard keepAlive, !self.inputShut || !self.pending.isEmpty else {
             self.phase = .closed
             return .close(cancelling: nil)
         }
