@@ -1,8 +1,14 @@
-import Foundation
 import Logging
 import ServiceLifecycle
 import TetherGateway
 import TetherServer
+
+// ProcessInfo without the rest of Foundation, whose ICU data would add 50 MB to every application.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc

@@ -5,8 +5,8 @@ import Logging
 /// names where uvicorn has the option.
 ///
 /// Each option is also read from the environment as `TETHER_` and its name (`--timeout-keep-alive` is
-/// `TETHER_TIMEOUT_KEEP_ALIVE`), then from the JSON file `--config-file` names (`{"timeoutKeepAlive": 5}`); the
-/// command line wins over the environment, the environment over the file. ``resolve(environment:)`` reads them.
+/// `TETHER_TIMEOUT_KEEP_ALIVE`), then from the same variables in the file `--env-file` names; the command line
+/// wins over the environment, the environment over the file. ``resolve(environment:)`` reads them.
 ///
 /// ```swift
 /// @main struct App: AsyncParsableCommand {
@@ -89,6 +89,6 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: "Seconds a PING may go unanswered before the connection's requests are cancelled (default: 20).")
     public var h2PingTimeout: Double?
 
-    @Option(help: "A JSON file of these options by their camel-case names, read after the environment.")
-    public var configFile: String?
+    @Option(help: "A file of TETHER_ variables, one NAME=value a line, read after the environment (uvicorn's).")
+    public var envFile: String?
 }

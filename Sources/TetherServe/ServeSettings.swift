@@ -26,7 +26,7 @@ public struct ServeSettings: Sendable {
 
 extension ServeOptions {
     /// Reads the options given on the command line, then those in `environment` (as `TETHER_PORT`), then those
-    /// in the `--config-file` (or `TETHER_CONFIG_FILE`) JSON file, and checks them.
+    /// in the `--env-file` (or `TETHER_ENV_FILE`), and checks them.
     ///
     /// Throws a `ValidationError` naming every value that is malformed wherever it came from.
     public func resolve(environment: [String: String]) async throws -> ServeSettings {
@@ -35,9 +35,10 @@ extension ServeOptions {
             provider: EnvironmentVariablesProvider(environmentVariables: environment), accessReporter: problems
         ).scoped(to: "tether")
         var readers = [variables]
-        if let path = self.configFile ?? variables.string(forKey: "configFile") {
-            let file = try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
-            readers.append(ConfigReader(provider: file, accessReporter: problems))
+        if let path = self.envFile ?? variables.string(forKey: "envFile") {
+            // Variables in a file rather than JSON: swift-configuration's JSON needs all of Foundation and its ICU.
+            let file = try await EnvironmentVariablesProvider(environmentFilePath: FilePath(path))
+            readers.append(ConfigReader(provider: file, accessReporter: problems).scoped(to: "tether"))
         }
         let source = Source(readers: readers)
         var settings = try self.settings(from: source)

@@ -9,7 +9,7 @@ struct TetherDemo: AsyncParsableCommand {
         abstract: "Serve Tether's demo application: a request's work is tethered to its client.",
         discussion: """
             Every server option is also read from the environment as TETHER_ and its name in capitals \
-            (TETHER_PORT, TETHER_FORWARDED_ALLOW_IPS), then from --config-file.
+            (TETHER_PORT, TETHER_FORWARDED_ALLOW_IPS), then from --env-file.
             """)
 
     @OptionGroup(title: "Server")

@@ -45,7 +45,7 @@ private final class TemporaryDirectory {
     }
 }
 
-/// `ServeOptions.resolve(environment:)`: the command line over the environment (`TETHER_*`) over the JSON file.
+/// `ServeOptions.resolve(environment:)`: the command line over the environment (`TETHER_*`) over the `--env-file`.
 @Suite struct ServeOptionsTests {
     // MARK: Defaults
 
@@ -83,7 +83,7 @@ private final class TemporaryDirectory {
         #expect(options.proxyHeaders == nil)
         #expect(options.accessLog == nil)
         #expect(options.http2 == nil)
-        #expect(options.configFile == nil)
+        #expect(options.envFile == nil)
     }
 
     // MARK: The command line
@@ -301,17 +301,30 @@ private final class TemporaryDirectory {
     @Test func everyOptionFromTheConfigurationFile() async throws {
         let directory = try TemporaryDirectory()
         let path = try directory.write(
-            "tether.json",
+            "tether.env",
             """
-            {
-                "host": "0.0.0.0", "port": 9300, "workers": 2, "backlog": 512, "limitConcurrency": 77,
-                "timeoutKeepAlive": 4, "timeoutGracefulShutdown": 2.5, "proxyHeaders": false,
-                "forwardedAllowIps": "10.0.0.0/8", "rootPath": "/file", "logLevel": "error", "accessLog": false,
-                "tlsCert": "/file/cert.pem", "tlsKey": "/file/key.pem", "http2": false, "tcpKeepalive": 60,
-                "tcpUserTimeout": 90, "h2": {"pingInterval": 12, "pingTimeout": 4.5}
-            }
+            # A comment, then every option by its variable's name.
+            TETHER_HOST=0.0.0.0
+            TETHER_PORT=9300
+            TETHER_WORKERS=2
+            TETHER_BACKLOG=512
+            TETHER_LIMIT_CONCURRENCY=77
+            TETHER_TIMEOUT_KEEP_ALIVE=4
+            TETHER_TIMEOUT_GRACEFUL_SHUTDOWN=2.5
+            TETHER_PROXY_HEADERS=false
+            TETHER_FORWARDED_ALLOW_IPS=10.0.0.0/8
+            TETHER_ROOT_PATH=/file
+            TETHER_LOG_LEVEL=error
+            TETHER_ACCESS_LOG=false
+            TETHER_TLS_CERT=/file/cert.pem
+            TETHER_TLS_KEY=/file/key.pem
+            TETHER_HTTP2=false
+            TETHER_TCP_KEEPALIVE=60
+            TETHER_TCP_USER_TIMEOUT=90
+            TETHER_H2_PING_INTERVAL=12
+            TETHER_H2_PING_TIMEOUT=4.5
             """)
-        let settings = try await resolve(["--config-file", path])
+        let settings = try await resolve(["--env-file", path])
         let server = settings.server
         #expect(server.host == "0.0.0.0")
         #expect(server.port == 9300)
@@ -336,18 +349,18 @@ private final class TemporaryDirectory {
 
     @Test func configurationFileFromTheEnvironment() async throws {
         let directory = try TemporaryDirectory()
-        let path = try directory.write("tether.json", #"{"port": 9400, "uds": "/tmp/file.sock"}"#)
-        let settings = try await resolve(environment: ["TETHER_CONFIG_FILE": path])
+        let path = try directory.write("tether.env", "TETHER_PORT=9400\nTETHER_UDS=/tmp/file.sock\n")
+        let settings = try await resolve(environment: ["TETHER_ENV_FILE": path])
         #expect(settings.server.port == 9400)
         #expect(settings.server.unixSocketPath == "/tmp/file.sock")
     }
 
     @Test func configurationFileOnTheCommandLineBeatsTheOneInTheEnvironment() async throws {
         let directory = try TemporaryDirectory()
-        let fromEnvironment = try directory.write("environment.json", #"{"port": 9401, "host": "10.0.0.1"}"#)
-        let fromCommandLine = try directory.write("command-line.json", #"{"port": 9402}"#)
+        let fromEnvironment = try directory.write("environment.env", "TETHER_PORT=9401\nTETHER_HOST=10.0.0.1\n")
+        let fromCommandLine = try directory.write("command-line.env", "TETHER_PORT=9402\n")
         let settings = try await resolve(
-            ["--config-file", fromCommandLine], environment: ["TETHER_CONFIG_FILE": fromEnvironment])
+            ["--env-file", fromCommandLine], environment: ["TETHER_ENV_FILE": fromEnvironment])
         #expect(settings.server.port == 9402)
         // The environment's file is not read at all.
         #expect(settings.server.host == "127.0.0.1")
@@ -356,18 +369,19 @@ private final class TemporaryDirectory {
     @Test func commandLineBeatsTheEnvironmentBeatsTheFile() async throws {
         let directory = try TemporaryDirectory()
         let path = try directory.write(
-            "tether.json",
-            #"{"port": 9501, "host": "10.0.0.1", "rootPath": "/file", "logLevel": "error", "workers": 5}"#)
+            "tether.env",
+            "TETHER_PORT=9501\nTETHER_HOST=10.0.0.1\nTETHER_ROOT_PATH=/file\nTETHER_LOG_LEVEL=error\nTETHER_WORKERS=5\n"
+        )
         let environment = ["TETHER_PORT": "9502", "TETHER_ROOT_PATH": "/env", "TETHER_LOG_LEVEL": "notice"]
-        let all = try await resolve(["--config-file", path, "--port", "9503"], environment: environment)
+        let all = try await resolve(["--env-file", path, "--port", "9503"], environment: environment)
         #expect(all.server.port == 9503)
         #expect(all.server.rootPath == "/env")
         #expect(all.logLevel == .notice)
         #expect(all.server.host == "10.0.0.1")
         #expect(all.workers == 5)
-        let noCommandLine = try await resolve(["--config-file", path], environment: environment)
+        let noCommandLine = try await resolve(["--env-file", path], environment: environment)
         #expect(noCommandLine.server.port == 9502)
-        let fileOnly = try await resolve(["--config-file", path])
+        let fileOnly = try await resolve(["--env-file", path])
         #expect(fileOnly.server.port == 9501)
         #expect(fileOnly.server.rootPath == "/file")
         #expect(fileOnly.logLevel == .error)
@@ -375,14 +389,14 @@ private final class TemporaryDirectory {
 
     @Test func missingConfigurationFileThrows() async throws {
         let directory = try TemporaryDirectory()
-        let path = directory.url.appendingPathComponent("absent.json").path
-        await #expect(throws: (any Error).self) { try await resolve(["--config-file", path]) }
+        let path = directory.url.appendingPathComponent("absent.env").path
+        await #expect(throws: (any Error).self) { try await resolve(["--env-file", path]) }
     }
 
     @Test func configurationFileIsValidatedToo() async throws {
         let directory = try TemporaryDirectory()
-        let path = try directory.write("tether.json", #"{"port": 70000}"#)
-        #expect(await validationMessage(["--config-file", path]) == "--port must be 0 to 65535.")
+        let path = try directory.write("tether.env", "TETHER_PORT=70000\n")
+        #expect(await validationMessage(["--env-file", path]) == "--port must be 0 to 65535.")
     }
 
     // MARK: Errors
@@ -402,9 +416,9 @@ private final class TemporaryDirectory {
 
     @Test func malformedConfigurationFileValueThrows() async throws {
         let directory = try TemporaryDirectory()
-        let path = try directory.write("tether.json", #"{"port": "abc"}"#)
-        let message = await validationMessage(["--config-file", path])
-        #expect(message?.hasPrefix("Malformed configuration: port: ") == true, "\(message ?? "no error")")
+        let path = try directory.write("tether.env", "TETHER_PORT=abc\n")
+        let message = await validationMessage(["--env-file", path])
+        #expect(message?.hasPrefix("Malformed configuration: tether.port: ") == true, "\(message ?? "no error")")
     }
 
     @Test func malformedCommandLineValueThrowsWhileParsing() {
