@@ -51,6 +51,34 @@
           way of leaving, taking turns: a close frame, a TCP FIN without one, a TCP RST (SO_LINGER 0); from just
           before the client's send (CLOCK_MONOTONIC) until the application's cancellation (the demo's /stats/
           stream_stopped and last_cancel_ns): p50, p99, max per way, and the cancellation reasons (ws_probe.py latency).
+  workers N rounds, each of tether-demo --workers 1 (one process), tether-demo --workers 2 (a supervisor and two
+          workers, each slot's SO_REUSEPORT socket bound by the supervisor), baseline and hummingbird-hello in turn,
+          one server at a time, as hello measures them (a 2 s wrk warm-up discarded, then `wrk -t1 -c64
+          -d{seconds}s --latency` on GET /hello/): requests/s, p50, p99, CPU time per request and resident memory
+          summed over the server's processes (its children from /proc/PID/task/*/children); wrk's own CPU time (its
+          /proc/PID/stat once it has exited, before it is reaped) and the machine's other busy time and steal
+          (/proc/stat) over the same window; 2 workers ÷ 1 per round (target ≥ 1.6), and the ratio the CPU left to
+          the server would allow.
+  proxycancel each round: a fresh tether-demo on a port and one on a Unix socket (--uds), nginx and HAProxy with
+          their shipped files of deploy/ (ports and socket path substituted, as ProxyDeploymentTests.swift does) in
+          front; close -> cancel of sequential POST /slow/ (disconnect_probe.py latency, /stats/ read from Tether
+          directly), --proxycancel-count (300) per round for each route (direct, nginx over TCP, nginx over the Unix
+          socket, HAProxy over TCP) and way of leaving (FIN, RST), in turn: p50, p90, p99, max over all rounds
+          (target through nginx: p99 ≤ 1 ms), and the cancellation reasons Tether counted.
+  proxywave N rounds, each of a wave directly and one through nginx (over TCP), each on a fresh Tether (and nginx):
+          --proxywave-count (1,000) clients on GET /slow/?ms=60000, all closed at once; from the first close until
+          the last handler is cancelled (target ≤ 100 ms), and how long closing them took the client
+          (disconnect_probe.py wave). nginx runs the shipped deploy/nginx.conf (worker_connections 4096, which
+          counts the upstream connections too, and worker_rlimit_nofile 8192).
+  reload  N rounds, each of tether-demo --workers 2 under `wrk -t1 -c64 -d{reload_seconds}s --latency` on GET
+          /hello/, directly and through nginx (over TCP): SIGHUP to the supervisor --reload-hups (3) times during the
+          run; wrk's requests, non-2xx and socket errors (target: none failed), nginx's statuses, how long each reload
+          took to replace both workers, and whether the worker pids changed.
+
+workers, proxycancel, proxywave and reload write to Benchmarks/load/results-deploy.json when only they are chosen.
+nginx and HAProxy (Debian's nginx and haproxy) run as child processes, each from a temporary directory of its own with
+its shipped file, in the foreground (nginx's workers as root when the driver is root, to reach the run's socket), and
+are always stopped at the end, with their workers.
 
 The servers are products of the Benchmarks package (tether-demo through its path dependency on Tether; baseline;
 hummingbird-hello and hummingbird-h2 on Hummingbird 2.28.1, the latter its HTTP/2 server, HummingbirdHTTP2, which
@@ -74,6 +102,9 @@ writes a JSON file; draw it with plot.py.
   python3 Benchmarks/load/run.py --only wsecho,wsidle,wscancel --linking static
                                                        # the WebSocket measurements alone, into results-ws.json
                                                        # (~5 min after the builds)
+  python3 Benchmarks/load/run.py --only workers,proxycancel,proxywave,reload --linking static --rounds 3
+                                                       # several workers and the shipped proxies, into
+                                                       # results-deploy.json (~8 min after the builds)
 """
 import argparse
 import contextlib
@@ -115,12 +146,15 @@ SECTION_SERVERS = {"hello": SERVERS, "allocs": SERVERS, "cancel": ["tether"], "w
                    "h2cancel": ["tether", "hummingbird-h2"], "h2wave": ["tether"],
                    "rapidreset": ["tether", "hummingbird-h2"],
                    "wsecho": ["tether", "baseline-ws", "hummingbird-ws"],
-                   "wsidle": ["tether", "baseline-ws", "hummingbird-ws"], "wscancel": ["tether"]}
+                   "wsidle": ["tether", "baseline-ws", "hummingbird-ws"], "wscancel": ["tether"],
+                   "workers": SERVERS, "proxycancel": ["tether"], "proxywave": ["tether"], "reload": ["tether"]}
 # Programs other than servers that a measurement runs, built like the servers.
 SECTION_TOOLS = {"wsecho": ["ws-load"]}
 WS_SECTIONS = ["wsecho", "wsidle", "wscancel"]  # their results go to results-ws.json unless --output says otherwise
 WS_SERVERS = SECTION_SERVERS["wsecho"]  # in the order each WebSocket round runs them
 H2_SECTIONS = ["h2hello", "h2cancel", "h2wave", "rapidreset"]  # these need the PyPI package h2, and h2hello h2load
+# Their results go to results-deploy.json unless --output says otherwise; the proxies need nginx and HAProxy.
+DEPLOY_SECTIONS = ["workers", "proxycancel", "proxywave", "reload"]
 # Counts a server's heap allocations when preloaded (malloc_count.c, built next to the servers).
 MALLOC_COUNT_SOURCE = os.path.join(HERE, "malloc_count.c")
 SECTIONS = list(SECTION_SERVERS)
@@ -218,19 +252,155 @@ def reset_hwm(pid):
     return st["VmHWM"] <= st["VmRSS"] + 1024  # within 1 MiB: the process may have grown in between
 
 
+def proc_stat_fields(pid):
+    """The fields of /proc/PID/stat after "(comm)" (which may hold spaces): state is [0], ppid [1]."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rpartition(")")[2].split()
+
+
+def live_children(pid):
+    """The processes whose parent is `pid` and that are not zombies (/proc/PID/task/*/children)."""
+    result = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                result += [int(x) for x in f.read().split()]
+    alive = []
+    for child in sorted(set(result)):
+        with contextlib.suppress(OSError, IndexError):
+            if proc_stat_fields(child)[0] != "Z":
+                alive.append(child)
+    return alive
+
+
+def same_process(pid, parent):
+    """Whether `pid` still runs as a child of `parent`, or as an orphan (a worker whose supervisor was killed):
+    not a stranger that reused the pid."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = proc_stat_fields(pid)
+        return fields[0] != "Z" and int(fields[1]) in (parent, 1)
+    return False
+
+
+def tree_cpu_seconds(pid):
+    """CPU time of a process and of its children (a supervisor and its workers): its own utime + stime, those of
+    its live children, and cutime + cstime, the time of the children it has already reaped (a replaced worker's
+    whole life). Differences of two readings count every worker's time in between, also of workers that came and
+    went."""
+    fields = proc_stat_fields(pid)
+    total = sum(int(fields[i - 3]) for i in (14, 15, 16, 17)) / _CLOCK_TICKS
+    for child in live_children(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += cpu_seconds(child)
+    return total
+
+
+def tree_status(pid):
+    """VmRSS and VmHWM (KiB) summed over a process and its live children, and how many processes."""
+    pids = [pid] + live_children(pid)
+    rss = hwm = 0
+    for p in pids:
+        with contextlib.suppress(OSError, KeyError):
+            st = proc_status(p)
+            rss, hwm = rss + st["VmRSS"], hwm + st["VmHWM"]
+    return {"VmRSS": rss, "VmHWM": hwm, "processes": len(pids)}
+
+
+def machine_cpu():
+    """The first line of /proc/stat in seconds: (busy, steal, total) over all cores; busy counts neither idle nor
+    iowait, and steal (time the hypervisor gave to other guests) is shown apart from it."""
+    with open("/proc/stat") as f:
+        values = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    total = sum(values[:8])
+    return ((user + nice + system + irq + softirq) / _CLOCK_TICKS, steal / _CLOCK_TICKS, total / _CLOCK_TICKS)
+
+
+def processes_cpu():
+    """{pid: (name, parent, own, reaped, start)} of every process: own = utime + stime, reaped = cutime + cstime (its
+    children's that it has waited for), in CPU seconds; start = its start time (a pid used again is another)."""
+    result = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{entry}/stat") as f:
+                    text = f.read()
+                name = text[text.index("(") + 1:text.rindex(")")]
+                fields = [int(x) for x in text.rpartition(")")[2].split()[1:20]]  # ppid (field 4) .. starttime (22)
+                result[int(entry)] = (name, fields[0], (fields[10] + fields[11]) / _CLOCK_TICKS,
+                                      (fields[12] + fields[13]) / _CLOCK_TICKS, fields[18])
+    return result
+
+
+def other_processes(before, after, exclude, wall, top=4):
+    """The CPU the processes besides `exclude` used between two processes_cpu() readings, in cores: {"cores": all of
+    them, "busiest": [(name, cores)] of the busiest names}. A build's short-lived compilers, gone by the second
+    reading, count in the tool that waited for them (its cutime grew by their whole life, less what the first
+    reading had already seen of those alive then). Approximate."""
+    def alive(pid):
+        return pid in after and pid in before and after[pid][4] == before[pid][4]
+
+    gone = {}  # what the processes gone since the first reading had used by then, under the live ancestor that
+    for pid, (name, parent, own, reaped, start) in before.items():  # reaped them, possibly through other gone ones
+        if not alive(pid):
+            seen = {pid}
+            while parent in before and not alive(parent) and parent not in seen:
+                seen.add(parent)
+                parent = before[parent][1]
+            gone[parent] = gone.get(parent, 0.0) + own + reaped
+    by_name = {}
+    for pid, (name, parent, own, reaped, start) in after.items():
+        if pid in exclude:
+            continue
+        if alive(pid):
+            used = own - before[pid][2] + max(0.0, reaped - before[pid][3] - gone.get(pid, 0.0))
+        else:  # started in between
+            used = own + reaped
+        if used > 0:
+            by_name[name] = by_name.get(name, 0.0) + used
+    ranked = sorted(by_name.items(), key=lambda item: -item[1])[:top]
+    return {"cores": round(sum(by_name.values()) / wall, 3),
+            "busiest": [(name, round(cpu / wall, 3)) for name, cpu in ranked if cpu / wall >= 0.005]}
+
+
+class OthersWatch:
+    """The other processes' CPU over a `with` block (other_processes()), excluding this driver and `pids()`'s
+    processes, read when the block ends: `.result`."""
+
+    def __init__(self, pids=lambda: []):
+        self.pids, self.result = pids, None
+
+    def __enter__(self):
+        self.before, self.started = processes_cpu(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        after, wall = processes_cpu(), time.monotonic() - self.started
+        self.result = other_processes(self.before, after, {os.getpid()} | set(self.pids()), wall)
+        return False
+
+
 class Server:
     """A server process (tether, baseline, hummingbird or hummingbird-h2, as built for `linking`) on a free port:
     started, awaited until GET /hello/ answers, stopped on exit. `tls` = (certificate, key) PEM files: the port
-    speaks TLS (ALPN h2 and http/1.1); hummingbird-h2 without them speaks h2c only."""
+    speaks TLS (ALPN h2 and http/1.1); hummingbird-h2 without them speaks h2c only. tether only: `uds` = a Unix
+    socket's path to listen on instead of a port, `arguments` = more of its options (`--workers 2`: then it is
+    awaited until every worker answers, and stopped with the workers it has)."""
 
-    def __init__(self, kind, linking, temporary_directory=None, preload=None, tls=None, patience=None):
+    def __init__(self, kind, linking, temporary_directory=None, preload=None, tls=None, patience=None, uds=None,
+                 arguments=()):
         self.kind = kind
         self.tls = tls
+        self.uds = uds
         self.patience = patience  # seconds from SIGTERM to SIGKILL, if not the usual
-        self.port = free_port()
+        self.port = None if uds else free_port()
         self.env = dict(os.environ, LD_PRELOAD=preload) if preload else None
+        self.workers = 1
         if kind == "tether":
-            self.argv = [binary(kind, linking), "--port", str(self.port), "--log-level", "warning"]
+            listen = ["--uds", uds] if uds else ["--port", str(self.port)]
+            self.argv = [binary(kind, linking), *listen, "--log-level", "warning", *arguments]
+            if "--workers" in arguments:
+                self.workers = int(arguments[list(arguments).index("--workers") + 1])
             if temporary_directory:
                 self.argv += ["--temporary-directory", temporary_directory]
         else:  # the baseline and the Hummingbird servers take the port alone, and log nothing below a warning
@@ -245,6 +415,11 @@ class Server:
     @property
     def pid(self):
         return self.proc.pid
+
+    @property
+    def address(self):
+        """Where disconnect_probe.py reaches it: the port, or "unix:PATH"."""
+        return f"unix:{self.uds}" if self.uds else self.port
 
     def __enter__(self):
         self.log_file = tempfile.TemporaryFile()
@@ -268,8 +443,10 @@ class Server:
                 elif self.kind == "hummingbird-h2":
                     status, body = h2c_get(self.port, "/hello/", timeout=1.0)
                 else:
-                    status, _, body = http_get(self.port, "/hello/", timeout=1.0)
+                    status, _, body = http_get(self.address, "/hello/", timeout=1.0)
                 if status == 200:
+                    if self.workers > 1:
+                        self.wait_workers(deadline)
                     return
             except (OSError, TimeoutError, ConnectionError):
                 pass
@@ -279,6 +456,26 @@ class Server:
             time.sleep(0.02)
         raise TimeoutError(f"{self.kind} did not answer GET /hello/ within {timeout} s")
 
+    def wait_workers(self, deadline):
+        """Until the supervisor has its N workers and GET /scope/ on new connections has been answered by each (the
+        kernel spreads connections among the slots' sockets): their pids."""
+        seen = set()
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}: {self._read_log()}")
+            pids = set(live_children(self.pid))
+            if len(pids) == self.workers:
+                with contextlib.suppress(OSError, TimeoutError, ConnectionError, ValueError):
+                    status, _, body = http_get(self.address, "/scope/", timeout=1.0)
+                    if status == 200:
+                        seen.add(json.loads(body)["worker"])
+                if pids <= seen:
+                    return sorted(pids)
+            else:
+                time.sleep(0.01)
+        raise TimeoutError(f"{self.kind}: {self.workers} workers did not all answer: children "
+                           f"{live_children(self.pid)}, answered by {sorted(seen)}")
+
     def _read_log(self):
         self.log_file.seek(0)
         return self.log_file.read().decode(errors="replace")
@@ -286,6 +483,7 @@ class Server:
     def __exit__(self, exc_type, exc, tb):
         if self.proc is None:
             return False
+        children = live_children(self.proc.pid) if self.proc.poll() is None else []
         if self.proc.poll() is None:
             # tether-demo drains requests in flight on SIGTERM (up to its 30 s grace period); after an error
             # there may be one (a /slow/ of the probe), so wait less before SIGKILL
@@ -303,6 +501,19 @@ class Server:
                 self.stop_note = f"did not stop within {patience} s of SIGTERM: killed"
         else:
             self.stop_note = f"had already exited with {self.proc.returncode}"
+        # The workers of a supervisor that had to be killed (they drain when they see it gone): not left behind.
+        survivors = [pid for pid in children if same_process(pid, self.proc.pid)]
+        if survivors:
+            deadline = time.monotonic() + 3
+            while survivors and time.monotonic() < deadline:
+                time.sleep(0.05)
+                survivors = [pid for pid in survivors if same_process(pid, self.proc.pid)]
+            for pid in survivors:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if survivors:
+                self.stop_note = ((self.stop_note + "; ") if self.stop_note else "") + \
+                    f"workers {survivors} outlived the supervisor: killed"
         if self.proc.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL) and self.stop_note is None:
             self.stop_note = f"exit status {self.proc.returncode}"
         self.output = self._read_log()
@@ -370,7 +581,8 @@ def read_response(sock, max_head=64 * 1024):
 
 
 def http_get(port, path, timeout=5.0):
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
+    """GET over a new connection to a port of 127.0.0.1, or to "unix:PATH" or "tcp:HOST:PORT"."""
+    with probe.connect(port, timeout=timeout) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         return read_response(s)
 
@@ -1490,6 +1702,637 @@ def ws_report(results):
     return out
 
 
+# ---------------------------------------------------------------- deployment: workers, proxycancel, proxywave, reload
+
+
+DEPLOY = os.path.join(ROOT, "deploy")
+# The shipped proxy configurations' canonical addresses, which a run replaces (as ProxyDeploymentTests.swift does):
+# the two front doors (over TCP to Tether, over its Unix socket), Tether's port and its socket's path.
+PROXY_FILES = {"nginx": ("nginx.conf", "127.0.0.1:8080", "127.0.0.1:8081"),
+               "haproxy": ("haproxy.cfg", "127.0.0.1:8090", "127.0.0.1:8091")}
+CANONICAL_UPSTREAM = "127.0.0.1:8000"
+CANONICAL_SOCKET = "/run/tether/tether.sock"
+
+
+def find_tool(name):
+    """`name` on the PATH or in the sbin directories (nginx and haproxy live in /usr/sbin)."""
+    found = shutil.which(name) or next((os.path.join(d, name) for d in ("/usr/sbin", "/sbin", "/usr/local/sbin")
+                                        if os.access(os.path.join(d, name), os.X_OK)), None)
+    if found is None:
+        raise SystemExit(f"{name} is missing: apt-get install -y nginx haproxy")
+    return found
+
+
+def substituting(replacements, text):
+    """`text` with every occurrence of each canonical value replaced; each must occur."""
+    for canonical, value in replacements:
+        if canonical not in text:
+            raise ValueError(f"the shipped file no longer contains {canonical!r}")
+        text = text.replace(canonical, value)
+    return text
+
+
+def accepts(port, timeout=0.5):
+    with contextlib.suppress(OSError):
+        socket.create_connection((HOST, port), timeout=timeout).close()
+        return True
+    return False
+
+
+class Proxy:
+    """nginx or HAProxy with its shipped file of deploy/, in a fresh temporary directory: only its two front doors'
+    ports, Tether's port and its socket's path replaced (`edits`: more (shipped, replacement) pairs, each of which
+    must occur), started as a child process in the foreground, awaited until both doors accept, stopped on exit
+    with its workers, also on errors."""
+
+    def __init__(self, kind, upstream_port=None, socket_path=None, edits=()):
+        self.kind = kind
+        self.directory = tempfile.mkdtemp(prefix=f"tether-{kind}-", dir="/tmp")
+        os.makedirs(os.path.join(self.directory, "logs"))
+        name, tcp_door, unix_door = PROXY_FILES[kind]
+        self.tcp_front, self.unix_front = free_port(), free_port()
+        while self.unix_front == self.tcp_front:
+            self.unix_front = free_port()
+        # An upstream no Tether serves in this run still needs a value: a free port, a path in the directory.
+        self.replacements = [(tcp_door, f"{HOST}:{self.tcp_front}"), (unix_door, f"{HOST}:{self.unix_front}"),
+                             (CANONICAL_UPSTREAM, f"{HOST}:{upstream_port or free_port()}"),
+                             (CANONICAL_SOCKET, socket_path or os.path.join(self.directory, "none.sock"))]
+        try:
+            with open(os.path.join(DEPLOY, name)) as f:
+                text = substituting(self.replacements + list(edits), f.read())
+        except BaseException:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
+        self.edits = [f"{' '.join(a.split())} -> {' '.join(b.split())}" for a, b in edits]
+        self.config = os.path.join(self.directory, name)
+        with open(self.config, "w") as f:
+            f.write(text)
+        self.output_path = os.path.join(self.directory, "logs", f"{kind}.out")
+        if kind == "nginx":
+            # As root, nginx's workers would run as nobody: as root too here, to reach the run's socket.
+            global_ = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+            self.argv = [find_tool("nginx"), "-p", self.directory + "/", "-e", "logs/error.log", "-c", self.config,
+                         "-g", global_]
+        else:
+            self.argv = [find_tool("haproxy"), "-db", "-f", self.config]
+        self.proc = None
+        self.children = []
+        self.stop_note = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def __enter__(self):
+        self.output = open(self.output_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.output, stderr=subprocess.STDOUT,
+                                     cwd=self.directory, preexec_fn=_die_with_parent)
+        try:
+            deadline = time.monotonic() + 10
+            while not (accepts(self.tcp_front) and accepts(self.unix_front)):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.kind} did not listen ({self.proc.poll()}): {self.log_tail()}")
+                time.sleep(0.02)
+            self.children = live_children(self.pid)  # nginx's workers
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.proc is not None:
+            children = live_children(self.pid) if self.proc.poll() is None else []
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)  # both: a fast shutdown
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+                    self.stop_note = "did not stop within 5 s of SIGTERM: killed"
+            for pid in children:  # nginx's workers, should the master have been killed
+                if same_process(pid, self.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            self.output.close()
+            self.summary = self._summary()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return False
+
+    def front(self, upstream):
+        """The door that reaches Tether over `upstream` ("tcp" or "unix")."""
+        return self.tcp_front if upstream == "tcp" else self.unix_front
+
+    def cpu_seconds(self):
+        """The proxy's CPU time so far: the process, its live workers and those it reaped."""
+        return tree_cpu_seconds(self.pid)
+
+    def log_paths(self):
+        return [self.output_path] + ([os.path.join(self.directory, "logs", n) for n in ("error.log", "access.log")]
+                                     if self.kind == "nginx" else [])
+
+    def log_tail(self, chars=2000):
+        out = []
+        for path in self.log_paths():
+            with contextlib.suppress(OSError), open(path, errors="replace") as f:
+                out.append(f"{os.path.basename(path)}: {f.read()[-chars:]}")
+        return " | ".join(out)
+
+    def statuses(self):
+        """The count of each response status in the proxy's log so far (HAProxy: each termination state too)."""
+        counts = {}
+        if self.kind == "nginx":
+            path, pattern = os.path.join(self.directory, "logs", "access.log"), re.compile(r'" (\d{3}) ')
+        else:  # httplog: ... status bytes - - TERMINATION conns queues "request"
+            path = self.output_path
+            pattern = re.compile(r' (-?\d{1,3}) \d+ \S+ \S+ (\S{4}) \d+/\d+/\d+/\d+/\d+ \d+/\d+ "')
+        with contextlib.suppress(OSError), open(path, errors="replace") as f:
+            for line in f:
+                m = pattern.search(line)
+                if m:
+                    for key in ([m.group(1)] if self.kind == "nginx" else [m.group(1), f"termination {m.group(2)}"]):
+                        counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def _summary(self):
+        """Its warnings and errors (nginx's error log at warn and above; HAProxy's lines that are not requests')."""
+        lines = []
+        paths = self.log_paths()[:2] if self.kind == "nginx" else [self.output_path]
+        for path in paths:
+            with contextlib.suppress(OSError), open(path, errors="replace") as f:
+                for line in f:
+                    line = line.strip()
+                    if not line or (self.kind == "haproxy" and '"' in line and not line.startswith("[")):
+                        continue
+                    lines.append(line)
+        result = {"proxy": self.kind, "proxy_statuses": self.statuses()}
+        if self.edits:
+            result["proxy_edits"] = self.edits
+        if lines:
+            result["proxy_log"] = lines[:10] + ([f"... {len(lines) - 10} more lines"] if len(lines) > 10 else [])
+            result["proxy_log_lines"] = len(lines)
+        if self.stop_note:
+            result["proxy_stop"] = self.stop_note
+        return result
+
+
+def run_wrk(url, seconds, connections=64, on_tick=None):
+    """`wrk -t1 -cN -dS --latency URL` in a child process: (its output, its own CPU seconds, read from its
+    /proc/PID/stat once it has exited and before it is reaped, the wall seconds). `on_tick(elapsed)` is called
+    about every 10 ms while it runs."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    with tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        try:
+            deadline = started + seconds + 60
+            while True:
+                # exited, but not reaped: its /proc entry still holds its CPU time
+                info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                if info is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{shlex.join(cmd)} did not end")
+                if on_tick is not None:
+                    on_tick(time.monotonic() - started)
+                time.sleep(0.01)
+            wall = time.monotonic() - started
+            wrk_cpu = cpu_seconds(proc.pid)
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}): {text}")
+    return text, wrk_cpu, wall
+
+
+# workers: the runs of each round, in this order: (label, server, tether's options).
+WORKERS_RUNS = [("tether ×1", "tether", ["--workers", "1"]), ("tether ×2", "tether", ["--workers", "2"]),
+                ("baseline", "baseline", []), ("hummingbird", "hummingbird", [])]
+WORKERS_LABELS = [run[0] for run in WORKERS_RUNS]
+WORKERS_FIGURES = ["requests_per_s", "p50_ms", "p99_ms", "cpu_us_per_request", "errors", "rss_before_mib",
+                   "peak_rss_mib", "server_cores", "wrk_cores", "wrk_cpu_us_per_request", "other_cores", "steal_cores",
+                   "idle_cores"]
+WORKERS_COLUMNS = ["<round", "<server", "processes", "requests/s", "÷ tether ×1", "p50 ms", "p99 ms", "CPU µs/request",
+                   "errors", "RSS before MiB", "peak RSS MiB", "server cores", "wrk cores", "others' cores",
+                   "steal cores", "idle cores"]
+
+
+def workers_one(kind, arguments, args):
+    with Server(kind, args.linkings[0], arguments=arguments) as server:
+        rss_idle = tree_status(server.pid)["VmRSS"]
+        run_wrk(f"http://{HOST}:{server.port}/hello/", 2)  # warm-up, discarded
+        before = tree_status(server.pid)
+        everyone_before = processes_cpu()
+        cpu_before, machine_before = tree_cpu_seconds(server.pid), machine_cpu()
+        text, wrk_cpu, wall = run_wrk(f"http://{HOST}:{server.port}/hello/", args.seconds)
+        cpu, machine_after = tree_cpu_seconds(server.pid) - cpu_before, machine_cpu()
+        everyone_after = processes_cpu()
+        st = tree_status(server.pid)
+        pids = [server.pid] + live_children(server.pid)
+    result = parse_wrk(text)
+    busy, steal, total = (b - a for a, b in zip(machine_before, machine_after))
+    cores = os.cpu_count()
+    result.update({
+        "processes": len(pids),
+        "pids": pids,
+        "errors": sum(result["socket_errors"].values()) + result["non_2xx"],
+        "cpu_s": cpu,                                   # the server's (all its processes') utime + stime
+        "cpu_us_per_request": cpu / result["requests"] * 1e6 if result["requests"] else None,
+        "wall_s": wall,
+        "server_cores": cpu / wall,
+        "wrk_cpu_s": wrk_cpu,                           # wrk's own, from its /proc/PID/stat
+        "wrk_cores": wrk_cpu / wall,
+        "wrk_cpu_us_per_request": wrk_cpu / result["requests"] * 1e6 if result["requests"] else None,
+        # /proc/stat over the same window: the machine's busy time besides the server's and wrk's (other
+        # processes: the builds and tests of others, this driver), the hypervisor's steal, and what was left idle
+        "machine_busy_cores": busy / wall,
+        "other_cores": max(0.0, busy / wall - cpu / wall - wrk_cpu / wall),
+        "steal_cores": steal / wall,
+        "idle_cores": max(0.0, cores - (busy + steal) / wall),
+        "cores": cores,
+        # who the others were: the busiest other processes by name (wrk is gone by the second reading: it counts
+        # in this driver's cutime, which is left out with it)
+        "other_processes": other_processes(everyone_before, everyone_after, set(pids) | {os.getpid()},
+                                           wall)["busiest"],
+        "rss_idle_mib": rss_idle / 1024,
+        "rss_before_mib": before["VmRSS"] / 1024,       # summed over the processes, after the warm-up
+        "rss_after_mib": st["VmRSS"] / 1024,
+        "peak_rss_mib": st["VmHWM"] / 1024,             # the sum of each process's VmHWM
+    })
+    result.update(server.notes())
+    if result["errors"]:
+        result["warning"] = f"{result['errors']} requests failed: {result['socket_errors']}, non-2xx {result['non_2xx']}"
+        log(f"  WARNING: {kind} {arguments}: {result['warning']}")
+    return result
+
+
+def workers_ceiling(one, two):
+    """What the CPU left to the two workers allows: the cores not taken by wrk, by other processes and by the
+    hypervisor, divided by what a request costs the server and wrk together in the two-worker run; and that
+    rate ÷ one worker's measured rate. A single worker is bounded by its one event loop thread's core instead."""
+    per_request = (two["cpu_us_per_request"] or 0) + (two["wrk_cpu_us_per_request"] or 0)
+    available = two["cores"] - two["other_cores"] - two["steal_cores"]
+    if not per_request or not one["requests_per_s"]:
+        return None, None
+    rate = available / (per_request / 1e6)
+    return rate, rate / one["requests_per_s"]
+
+
+def workers_rows(round_):
+    rows = []
+    for label in WORKERS_LABELS:
+        r = round_[label]
+        ratio = round_["ratio_2_to_1"] if label == "tether ×2" else None
+        rows.append([round_["round"], label, fmt(r.get("processes"), 0), fmt(r["requests_per_s"], 0), fmt(ratio, 3),
+                     fmt(r["p50_ms"], 3), fmt(r["p99_ms"], 3), fmt(r["cpu_us_per_request"], 1), fmt(r["errors"], 0),
+                     fmt(r["rss_before_mib"], 1), fmt(r["peak_rss_mib"], 1), fmt(r["server_cores"], 2),
+                     fmt(r["wrk_cores"], 2), fmt(r["other_cores"], 2), fmt(r["steal_cores"], 2),
+                     fmt(r["idle_cores"], 2)])
+    return rows
+
+
+def run_workers(args):
+    rounds = []
+    log("\n".join(table(None, WORKERS_COLUMNS, [])))
+    for index in range(1, args.rounds + 1):
+        round_ = {"round": index, "linking": args.linkings[0]}
+        for label, kind, arguments in WORKERS_RUNS:
+            round_[label] = workers_one(kind, arguments, args)
+        one, two = round_["tether ×1"], round_["tether ×2"]
+        round_["ratio_2_to_1"] = two["requests_per_s"] / one["requests_per_s"]
+        round_["cpu_ceiling_requests_per_s"], round_["cpu_ceiling_ratio"] = workers_ceiling(one, two)
+        rounds.append(round_)
+        for row in workers_rows(round_):
+            log(table_row(row))
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    medians = {"round": "median", "linking": args.linkings[0], "rounds": len(rounds)}
+    medians |= {label: {f: med([r[label].get(f) for r in rounds]) for f in WORKERS_FIGURES}
+                | {"processes": rounds[0][label]["processes"]} for label in WORKERS_LABELS}
+    for key in ("ratio_2_to_1", "cpu_ceiling_requests_per_s", "cpu_ceiling_ratio"):
+        medians[key] = med([r[key] for r in rounds])
+    log(table_row(["-"] * len(WORKERS_COLUMNS)))
+    for row in workers_rows(medians):
+        log(table_row(row))
+    target = medians["ratio_2_to_1"] >= 1.6
+    log(f"  2 workers ÷ 1 worker: {', '.join(fmt(r['ratio_2_to_1'], 3) for r in rounds)} (median "
+        f"{medians['ratio_2_to_1']:.3f}; target ≥ 1.6: {'met' if target else 'missed'}); the CPU left to the server "
+        f"allows {fmt(medians['cpu_ceiling_ratio'], 2)}×")
+    return {"seconds": args.seconds, "wrk": "wrk -t1 -c64 --latency, after a discarded 2 s warm-up",
+            "note": "tether --workers 1 is one process (no supervisor); --workers 2 a supervisor and two workers, "
+                    "each slot's SO_REUSEPORT socket bound by the supervisor. CPU and memory are summed over the "
+                    "server's processes. other_cores: the machine's busy time (/proc/stat) besides the server's and "
+                    "wrk's over the same window.",
+            "linking": args.linkings[0], "runs": WORKERS_LABELS, "rounds": rounds, "medians": medians,
+            "targets": {"ratio_2_to_1 >= 1.6": target}}
+
+
+# proxycancel: how the client reaches Tether, in the order each round runs them: (label, proxy or None, upstream).
+PROXYCANCEL_ROUTES = [("direct", None, "tcp"), ("nginx tcp", "nginx", "tcp"), ("nginx unix", "nginx", "unix"),
+                      ("haproxy tcp", "haproxy", "tcp")]
+
+
+def reasons_delta(before, after):
+    result = {}
+    for reason, count in (after.get("reasons") or {}).items():
+        if count != (before.get("reasons") or {}).get(reason, 0):
+            result[reason] = count - (before.get("reasons") or {}).get(reason, 0)
+    return result
+
+
+def add_counts(total, more):
+    for key, value in more.items():
+        total[key] = total.get(key, 0) + value
+    return total
+
+
+def latency_summary(samples):
+    samples = sorted(samples)
+    p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
+    return {"count": len(samples), "p50_ms": p(0.5), "p90_ms": p(0.9), "p99_ms": p(0.99), "max_ms": samples[-1],
+            "mean_ms": statistics.mean(samples)}
+
+
+def run_proxycancel(args):
+    linking = args.linkings[0]
+    samples = {(label, how): [] for label, _, _ in PROXYCANCEL_ROUTES for how in probe.HOWS}
+    counts = {key: {"cancelled": 0, "completed": 0, "reasons": {}} for key in samples}
+    others_cores = {key: [] for key in samples}  # the other processes' cores during each block
+    rounds, notes = [], {}
+    for index in range(1, args.rounds + 1):
+        socket_dir = tempfile.mkdtemp(prefix="tether-uds-", dir="/tmp")
+        socket_path = os.path.join(socket_dir, "tether.sock")
+        round_ = {"round": index, "linking": linking}
+        try:
+            with Server("tether", linking) as tcp, \
+                    Server("tether", linking, uds=socket_path, arguments=["--forwarded-allow-ips", "unix"]) as unix, \
+                    Proxy("nginx", tcp.port, socket_path) as nginx, \
+                    Proxy("haproxy", tcp.port, socket_path) as haproxy:
+                proxies = {"nginx": nginx, "haproxy": haproxy}
+
+                def ours():
+                    return [p for x in (tcp, unix, nginx, haproxy) for p in [x.pid] + live_children(x.pid)]
+
+                for label, proxy, upstream in PROXYCANCEL_ROUTES:
+                    tether = unix if upstream == "unix" else tcp
+                    target = tether.address if proxy is None else f"tcp:{HOST}:{proxies[proxy].front(upstream)}"
+                    for how in probe.HOWS:
+                        before = probe.stats(tether.address)
+                        with OthersWatch(ours) as others:
+                            result = probe.latency(target, args.proxycancel_count, how, tether.address)
+                        after = probe.stats(tether.address)
+                        others_cores[(label, how)].append(others.result["cores"])
+                        samples[(label, how)] += result["samples_ms"]
+                        c = counts[(label, how)]
+                        c["cancelled"] += after["cancelled"] - before["cancelled"]
+                        c["completed"] += after["completed"] - before["completed"]
+                        add_counts(c["reasons"], reasons_delta(before, after))
+                        round_[f"{label} {how}"] = {k: result[k] for k in ("count", "p50_ms", "p99_ms", "max_ms")} \
+                            | {"others": others.result}
+                        log(f"  round {index}: {label:<11} {how}: p50 {result['p50_ms']:.3f} ms, p99 "
+                            f"{result['p99_ms']:.3f} ms, max {result['max_ms']:.3f} ms; reasons "
+                            f"{reasons_delta(before, after)}")
+        finally:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+        for name, part in (("tether tcp", tcp.notes()), ("tether unix", unix.notes()),
+                           ("nginx", nginx.summary), ("haproxy", haproxy.summary)):
+            notes.setdefault(name, []).append(part)
+        rounds.append(round_)
+    routes = {}
+    for (label, how), values in samples.items():
+        c = counts[(label, how)]
+        r = latency_summary(values) | c
+        r["others_cores"] = statistics.mean(others_cores[(label, how)])
+        r["targets"] = {"p99_ms <= 1": r["p99_ms"] <= 1.0}
+        expected = args.proxycancel_count * args.rounds
+        if c["cancelled"] != expected or c["completed"]:
+            r["warning"] = f"{c['cancelled']} of {expected} cancelled, {c['completed']} completed"
+            log(f"  WARNING: {label} {how}: {r['warning']}")
+        routes[f"{label} {how}"] = r
+    return {"count_per_round": args.proxycancel_count, "rounds_run": rounds, "routes": routes,
+            "method": "disconnect_probe.py latency: sequential POST /slow/?ms=10000 with 1 KiB, left 20 ms after "
+                      "/stats/ (read from Tether directly) shows the handler started; close -> Tether's "
+                      "last_cancel_ns. Each round: a fresh Tether on a port and one on a Unix socket, nginx and "
+                      "HAProxy with their shipped files in front; every route and way of leaving in turn.",
+            "proxies": {"nginx": proxy_version("nginx"), "haproxy": proxy_version("haproxy")},
+            "processes": {name: parts for name, parts in notes.items()}}
+
+
+def proxy_version(name):
+    with contextlib.suppress(Exception):
+        done = subprocess.run([find_tool(name), "-v"], capture_output=True, text=True, timeout=10)
+        return (done.stderr + done.stdout).strip().splitlines()[0]
+    return None
+
+
+# proxywave: nginx needs two connections per client (the client's and its upstream's), and one worker may take most
+# of a wave; the shipped file allows for it, and nothing is changed for the wave.
+NGINX_WAVE_EDITS = []
+
+
+def proxywave_one(route, args):
+    with Server("tether", args.linkings[0]) as server:
+        proxy = Proxy("nginx", server.port, edits=NGINX_WAVE_EDITS) if route == "nginx" else contextlib.nullcontext()
+        with proxy:
+            target = server.port if route == "direct" else f"tcp:{HOST}:{proxy.front('tcp')}"
+            fds_before = open_fds(server.pid)
+            before = probe.stats(server.port)
+            ours = [server.pid] + ([proxy.pid] + live_children(proxy.pid) if route == "nginx" else [])
+            with OthersWatch(lambda: ours) as others:
+                result = probe.wave(target, args.proxywave_count, "fin", server.port)
+            after = probe.stats(server.port)
+            result["others"] = others.result
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and (open_fds(server.pid) or 0) > fds_before + 5:
+                time.sleep(0.05)
+            result["server_fds_before"], result["server_fds_after"] = fds_before, open_fds(server.pid)
+            result["reasons"] = reasons_delta(before, after)
+            result["completed"] = after["completed"] - before["completed"]
+    result.update(server.notes())
+    if route == "nginx":
+        result.update(proxy.summary)
+    result["targets"] = {"last_cancel_after_first_close_ms <= 100": result["last_cancel_after_first_close_ms"] <= 100}
+    if result["cancelled"] != args.proxywave_count:
+        result["warning"] = f"{result['cancelled']} of {args.proxywave_count} cancelled"
+        log(f"  WARNING: {route}: {result['warning']}")
+    log(f"  {route}: {result['count']} clients left at once: {result['cancelled']} cancelled, the last "
+        f"{result['last_cancel_after_first_close_ms']:.2f} ms after the first close (closing them all took the client "
+        f"{result['closing_ms']:.2f} ms); reasons {result['reasons']}")
+    return result
+
+
+def run_proxywave(args):
+    rounds = []
+    for index in range(1, args.rounds + 1):
+        rounds.append({"round": index, "linking": args.linkings[0]}
+                      | {route: proxywave_one(route, args) for route in ("direct", "nginx")})
+    medians = {route: {f: statistics.median([r[route][f] for r in rounds])
+                       for f in ("last_cancel_after_first_close_ms", "closing_ms", "cancelled")}
+               for route in ("direct", "nginx")}
+    return {"count": args.proxywave_count, "rounds": rounds, "medians": medians,
+            "nginx_edits": [f"{' '.join(a.split())} -> {' '.join(b.split())}" for a, b in NGINX_WAVE_EDITS]}
+
+
+# reload: in front of tether --workers 2, in the order each round runs them.
+RELOAD_ROUTES = ["direct", "nginx"]
+
+
+def reload_one(route, args):
+    seconds, hups = args.reload_seconds, args.reload_hups
+    times = [seconds * (i + 1) / (hups + 2) for i in range(hups)]  # spread over the run, none in its last part
+    with Server("tether", args.linkings[0], arguments=["--workers", "2"]) as server:
+        proxy = Proxy("nginx", server.port) if route == "nginx" else contextlib.nullcontext()
+        with proxy:
+            port = server.port if route == "direct" else proxy.front("tcp")
+            initial = server.wait_workers(time.monotonic() + 10)
+            state = {"sent": 0, "reloads": [], "current": initial}
+
+            def on_tick(elapsed):
+                pending = [r for r in state["reloads"] if r["replaced_after_s"] is None]
+                for r in pending:  # replaced: the supervisor's two workers, none of those before the signal
+                    now = set(live_children(server.pid))
+                    if len(now) == 2 and not now & set(r["before"]):
+                        r["replaced_after_s"] = time.monotonic() - r["sent_at"]
+                        r["after"] = sorted(now)
+                        state["current"] = sorted(now)
+                if state["sent"] < len(times) and elapsed >= times[state["sent"]]:
+                    before = live_children(server.pid)
+                    state["reloads"].append({"at_s": round(elapsed, 2), "before": before, "after": None,
+                                             "replaced_after_s": None, "sent_at": time.monotonic(),
+                                             "previous_not_done": bool(pending)})
+                    os.kill(server.pid, signal.SIGHUP)
+                    state["sent"] += 1
+
+            cpu_before = tree_cpu_seconds(server.pid)
+            text, wrk_cpu, wall = run_wrk(f"http://{HOST}:{port}/hello/", seconds, on_tick=on_tick)
+            cpu = tree_cpu_seconds(server.pid) - cpu_before
+            # a reload still under way when wrk ended: wait for it (bounded), then for the last one
+            deadline = time.monotonic() + 40
+            while any(r["replaced_after_s"] is None for r in state["reloads"]) and time.monotonic() < deadline:
+                on_tick(seconds)
+                time.sleep(0.02)
+            final = live_children(server.pid)
+            status, _, body = http_get(port, "/scope/")
+            answered_by = json.loads(body).get("worker") if status == 200 else None
+    result = parse_wrk(text)
+    for r in state["reloads"]:
+        r.pop("sent_at")
+    replaced = all(r["replaced_after_s"] is not None for r in state["reloads"])
+    result.update({
+        "route": route,
+        "failed": sum(result["socket_errors"].values()) + result["non_2xx"],
+        "cpu_us_per_request": cpu / result["requests"] * 1e6 if result["requests"] else None,
+        "wrk_cores": wrk_cpu / wall,
+        "reloads": state["reloads"],
+        "workers_initial": initial,
+        "workers_final": final,
+        "every_reload_replaced_both": replaced,
+        "pids_changed": len(final) == 2 and not set(final) & set(initial),
+        "after_answered_by": answered_by,
+    })
+    result.update(server.notes())
+    if route == "nginx":
+        result.update(proxy.summary)
+    result["targets"] = {"failed == 0": result["failed"] == 0}
+    problems = []
+    if result["failed"]:
+        problems.append(f"{result['failed']} failed: socket errors {result['socket_errors']}, non-2xx "
+                        f"{result['non_2xx']}")
+    if not replaced or not result["pids_changed"]:
+        problems.append(f"workers not all replaced: {initial} -> {final}; reloads {state['reloads']}")
+    if problems:
+        result["warning"] = "; ".join(problems)
+        log(f"  WARNING: {route}: {result['warning']}")
+    log(f"  {route}: {result['requests']} requests ({result['requests_per_s']:.0f}/s), {result['non_2xx']} non-2xx, "
+        f"socket errors {result['socket_errors'] or 'none'}; SIGHUP at "
+        f"{', '.join(str(r['at_s']) for r in state['reloads'])} s, both workers replaced after "
+        f"{', '.join(fmt(r['replaced_after_s'], 2) for r in state['reloads'])} s; workers {initial} -> {final}")
+    return result
+
+
+def run_reload(args):
+    rounds = []
+    for index in range(1, args.rounds + 1):
+        rounds.append({"round": index, "linking": args.linkings[0]}
+                      | {route: reload_one(route, args) for route in RELOAD_ROUTES})
+    return {"seconds": args.reload_seconds, "hups": args.reload_hups,
+            "wrk": f"wrk -t1 -c64 -d{args.reload_seconds}s --latency on GET /hello/",
+            "server": "tether-demo --workers 2 (a supervisor, two workers on SO_REUSEPORT sockets it keeps open)",
+            "rounds": rounds,
+            "targets": {"failed == 0": all(r[route]["failed"] == 0 for r in rounds for route in RELOAD_ROUTES)}}
+
+
+def deploy_report(results):
+    out = []
+    w = results.get("workers")
+    if w and "rounds" in w:
+        out += table(f"workers: GET /hello/, {w['wrk']}, -d{w['seconds']}s, one server at a time; CPU and memory summed "
+                     f"over the server's processes; 2 workers ÷ 1 (target ≥ 1.6)", WORKERS_COLUMNS,
+                     [row for r in w["rounds"] + [w["medians"]] for row in workers_rows(r)])
+        out.append("")
+        out.append(f"2 workers ÷ 1 worker per round: {', '.join(fmt(r['ratio_2_to_1'], 3) for r in w['rounds'])}; "
+                   f"the CPU left to the server (the cores less wrk's, others' and steal) allows "
+                   f"{', '.join(fmt(r['cpu_ceiling_ratio'], 2) for r in w['rounds'])}")
+        for r in w["rounds"]:
+            for label in ("tether ×1", "tether ×2"):
+                others = r[label].get("other_processes")
+                if others:
+                    out.append(f"- round {r['round']}, {label}: the other processes' cores: "
+                               + ", ".join(f"{name} {cores:.2f}" for name, cores in others))
+    c = results.get("proxycancel")
+    if c and "routes" in c:
+        rows = []
+        for key, r in c["routes"].items():
+            rows.append([key, r["count"], f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
+                         f"{r['max_ms']:.3f}", f"{r['cancelled']} / {r['completed']}", r["reasons"],
+                         fmt(r.get("others_cores"), 2), "yes" if r["p99_ms"] <= 1.0 else "no"])
+        out += table("proxycancel: close -> cancel, sequential POST /slow/ with 1 KiB, left 20 ms after the handler "
+                     "started, directly and through the shipped proxies (all rounds together)",
+                     ["<route and way of leaving", "samples", "p50 ms", "p90 ms", "p99 ms", "max ms",
+                      "<cancelled / completed", "<reasons", "others' cores", "<p99 ≤ 1 ms"], rows)
+    v = results.get("proxywave")
+    if v and "rounds" in v:
+        rows = []
+        for r in v["rounds"]:
+            for route in ("direct", "nginx"):
+                x = r[route]
+                rows.append([r["round"], route, x["count"], x["cancelled"], f"{x['last_cancel_after_first_close_ms']:.2f}",
+                             f"{x['closing_ms']:.2f}", x["reasons"], f"{x['server_fds_before']} / {x['server_fds_after']}",
+                             fmt(x.get("others", {}).get("cores"), 2),
+                             "yes" if x["last_cancel_after_first_close_ms"] <= 100 else "no"])
+        out += table("proxywave: clients on GET /slow/?ms=60000, all closed at once (nginx: "
+                     + "; ".join(v["nginx_edits"]) + ")",
+                     ["<round", "<route", "clients", "cancelled", "first close -> last cancel ms", "closing took ms",
+                      "<reasons", "<server fds before / after", "others' cores", "<≤ 100 ms"], rows)
+    r = results.get("reload")
+    if r and "rounds" in r:
+        rows = []
+        for x in r["rounds"]:
+            for route in RELOAD_ROUTES:
+                y = x[route]
+                e = y["socket_errors"] or {}
+                rows.append([x["round"], route, y["requests"], f"{y['requests_per_s']:.0f}", y["non_2xx"],
+                             " / ".join(str(e.get(k, 0)) for k in ("connect", "read", "write", "timeout")),
+                             f"{y['p99_ms']:.2f}",
+                             ", ".join(fmt(h["replaced_after_s"], 2) for h in y["reloads"]),
+                             "yes" if y["pids_changed"] else "no",
+                             ", ".join(f"{k} {n}" for k, n in sorted(y.get("proxy_statuses", {}).items())) or "-",
+                             "yes" if y["failed"] == 0 else "no"])
+        out += table(f"reload: {r['wrk']} on {r['server']}, SIGHUP {r['hups']} times during the run",
+                     ["<round", "<route", "requests", "requests/s", "non-2xx", "<socket errors connect / read / "
+                      "write / timeout", "p99 ms", "<both workers replaced after s", "<pids changed",
+                      "<nginx's statuses", "<zero failed"], rows)
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -1625,6 +2468,7 @@ def report(results):
                           for name, r in measured])
     out += h2_report(results)
     out += ws_report(results)
+    out += deploy_report(results)
     problems = []
     for name in SECTIONS:
         section = results.get(name)
@@ -1633,11 +2477,14 @@ def report(results):
         if "error" in section:
             problems.append(f"{name}: ERROR {section['error']}")
         for label, part in labelled_parts(name, section):
-            for key in ("warning", "note", "server_stop"):
+            for key in ("warning", "note", "server_stop", "proxy_stop"):
                 if key in part:
                     problems.append(f"{label}: {part[key]}")
             if "server_output" in part:
                 problems.append(f"{label}: server said: " + " | ".join(part["server_output"][:3]))
+            if "proxy_log" in part:
+                problems.append(f"{label}: {part['proxy']} logged {part['proxy_log_lines']} lines: "
+                                + " | ".join(part["proxy_log"][:3]))
     if problems:
         out += ["", "### notes", ""] + [f"- {p}" for p in problems]
     return "\n".join(out)
@@ -1785,9 +2632,16 @@ def main():
                         help=f"wsecho, wsidle: comma-separated subset of {','.join(WS_SERVERS)} (default all)")
     parser.add_argument("--wscancel-count", type=int, default=300,
                         help="wscancel: samples of each way of leaving (default 300)")
+    parser.add_argument("--proxycancel-count", type=int, default=300,
+                        help="proxycancel: sequential requests per route and way of leaving, in each round (default 300)")
+    parser.add_argument("--proxywave-count", type=int, default=1000,
+                        help="proxywave: clients that leave at once, directly and through nginx (default 1000)")
+    parser.add_argument("--reload-seconds", type=int, default=20, help="reload: seconds of each wrk run (default 20)")
+    parser.add_argument("--reload-hups", type=int, default=3, help="reload: SIGHUPs during each run (default 3)")
     parser.add_argument("--output", default=None,
                         help="JSON results, relative to the repository root unless absolute (default "
-                             "Benchmarks/load/results-ws.json when only WebSocket measurements are chosen, else "
+                             "Benchmarks/load/results-ws.json when only WebSocket measurements are chosen, "
+                             "Benchmarks/load/results-deploy.json when only deployment ones, else "
                              "Benchmarks/load/results.json)")
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -1797,7 +2651,8 @@ def main():
     for name in ("rounds", "seconds", "cancel_count", "wave_count", "upload_mib", "idle_count", "h2_connections",
                  "h2_streams", "h2_warm_up", "h2cancel_count", "h2cancel_peer_count", "h2wave_count",
                  "h2wave_connections", "rapidreset_pairs", "rapidreset_connections", "rapidreset_repeats",
-                 "ws_connections", "ws_message_bytes", "ws_load_threads", "ws_idle_count", "wscancel_count"):
+                 "ws_connections", "ws_message_bytes", "ws_load_threads", "ws_idle_count", "wscancel_count",
+                 "proxycancel_count", "proxywave_count", "reload_seconds", "reload_hups"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     ws_servers = [s.strip() for s in args.ws_servers.split(",") if s.strip()]
@@ -1809,7 +2664,8 @@ def main():
         parser.error("--ws-message-bytes must be at most 125")
     if args.output is None:
         args.output = os.path.join("Benchmarks", "load",
-                                   "results-ws.json" if set(only) <= set(WS_SECTIONS) else "results.json")
+                                   "results-ws.json" if set(only) <= set(WS_SECTIONS) else
+                                   "results-deploy.json" if set(only) <= set(DEPLOY_SECTIONS) else "results.json")
     output = args.output if os.path.isabs(args.output) else os.path.join(ROOT, args.output)
     args.linkings = [linking for linking in LINKINGS if args.linking in (linking, "both")]
     needed = binaries_needed(only, args.linkings)
@@ -1820,18 +2676,23 @@ def main():
     for linking, kind in needed:
         if not os.access(binary(kind, linking), os.X_OK):
             raise SystemExit(f"{binary(kind, linking)} is missing: build it, or drop --skip-build")
-    if "hello" in only and not shutil.which("wrk"):
+    if any(name in only for name in ("hello", "workers", "reload")) and not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     if "h2hello" in only:
         for tool, package in (("h2load", "nghttp2-client"), ("openssl", "openssl")):
             if not shutil.which(tool):
                 raise SystemExit(f"{tool} is missing: apt-get install -y {package}")
+    for name, proxies in (("proxycancel", ["nginx", "haproxy"]), ("proxywave", ["nginx"]), ("reload", ["nginx"])):
+        if name in only:
+            for proxy in proxies:
+                find_tool(proxy)  # exits with how to install it when missing
     if any(name in only for name in H2_SECTIONS):
         try:
             h2_probe()
         except ImportError as error:
             raise SystemExit(f"{error}: the HTTP/2 measurements need the PyPI package h2 (pip install h2)")
-    raise_nofile(max(args.wave_count, args.idle_count, args.ws_idle_count if "wsidle" in only else 0) + 1024)
+    raise_nofile(max(args.wave_count, args.idle_count, args.ws_idle_count if "wsidle" in only else 0,
+                     args.proxywave_count if "proxywave" in only else 0) + 1024)
 
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -1842,7 +2703,9 @@ def main():
     }
     runners = {"hello": run_hello, "allocs": run_allocs, "cancel": run_cancel, "wave": run_wave, "upload": run_upload,
                "idle": run_idle, "h2hello": run_h2hello, "h2cancel": run_h2cancel, "h2wave": run_h2wave,
-               "rapidreset": run_rapidreset, "wsecho": run_wsecho, "wsidle": run_wsidle, "wscancel": run_wscancel}
+               "rapidreset": run_rapidreset, "wsecho": run_wsecho, "wsidle": run_wsidle, "wscancel": run_wscancel,
+               "workers": run_workers, "proxycancel": run_proxycancel, "proxywave": run_proxywave,
+               "reload": run_reload}
     failed = False
     started = time.monotonic()
     for name in SECTIONS:

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import NIOHTTP2
 import TestSupport
@@ -49,6 +50,59 @@ import Darwin
     @Test(arguments: Self.alpnCases)
     func alpnSelects(_ negotiated: String?, _ selection: ProtocolSelection) {
         #expect(ProtocolSelection.alpn(negotiated) == selection)
+    }
+
+    /// What reaches the protocol's handlers once the selection installed them.
+    final class Recorder: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        var reads: [String] = []
+        var quiesced = 0
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            self.reads.append(String(buffer: self.unwrapInboundIn(data)))
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is ChannelShouldQuiesceEvent { self.quiesced += 1 }
+        }
+    }
+
+    /// A plain connection whose protocol is not known yet, with a recorder installed behind it once it is.
+    static func selecting(_ recorder: Recorder) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        let promise = channel.eventLoop.makePromise(of: NegotiatedConnection.self)
+        let handler = ProtocolSelectionHandler(
+            secure: false, handshakeTimeout: .seconds(10), firstBytesTimeout: .seconds(10), promise: promise
+        ) { _, channel in
+            try channel.pipeline.syncOperations.addHandler(recorder)
+            return .http1(ConnectionInbox())
+        }
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
+    }
+
+    @Test func aConnectionAcceptedAsTheServerQuiescesIsServedThenToldToClose() throws {
+        let recorder = Recorder()
+        let channel = try Self.selecting(recorder)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        // Its request was on its way: closing now would reset it.
+        #expect(channel.isActive)
+        try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"))
+        #expect(recorder.reads == ["GET / HTTP/1.1\r\n\r\n"])
+        #expect(recorder.quiesced == 1)
+        _ = try channel.finish()
+    }
+
+    @Test func aConnectionSilentAsTheServerQuiescesIsClosedAfterASecond() throws {
+        let recorder = Recorder()
+        let channel = try Self.selecting(recorder)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(999))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+        #expect(recorder.reads.isEmpty)
     }
 
     // MARK: A stream's request

@@ -54,6 +54,8 @@ final class ProtocolSelectionHandler: ChannelInboundHandler, RemovableChannelHan
     private var buffered: ByteBuffer?
     private var timeout: Scheduled<Void>?
     private var decided = false
+    /// A graceful shutdown began before the protocol was known: the protocol's handler is told once installed.
+    private var quiesced = false
 
     /// Decides for a connection, under TLS if `secure`; `install` sets up the pipeline once the protocol is known.
     init(
@@ -86,9 +88,10 @@ final class ProtocolSelectionHandler: ChannelInboundHandler, RemovableChannelHan
             return
         }
         if event is ChannelShouldQuiesceEvent {
-            // The server is shutting down: a connection that has not begun a request is closed at once.
-            self.fail(ChannelError.inputClosed)
-            context.close(promise: nil)
+            // The server is shutting down: a connection just accepted may have its first request on its way, so it is
+            // served, and told to close, if its first bytes come within a second; closing it now would reset it.
+            self.quiesced = true
+            if !self.secure { self.arm(context, .seconds(1)) }
             return
         }
         if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
@@ -136,6 +139,7 @@ final class ProtocolSelectionHandler: ChannelInboundHandler, RemovableChannelHan
         do {
             let negotiated = try self.install(selection, context.channel)
             if let bytes { context.fireChannelRead(self.wrapInboundOut(bytes)) }
+            if self.quiesced { context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             self.promise.succeed(negotiated)
         } catch {
