@@ -13,8 +13,8 @@ extension Server {
         /// removed when the server stops. Default `nil`.
         public var unixSocketPath: String? = nil
         /// A socket already bound, usually listening, to serve instead of binding one: handed over by systemd's
-        /// socket activation or a supervisor (uvicorn's `--fd`). Takes precedence over ``unixSocketPath``, `host`
-        /// and `port`. Default `nil`.
+        /// socket activation or a supervisor (uvicorn's `--fd`). The server owns it from then on, and closes it when it
+        /// stops. Takes precedence over ``unixSocketPath``, `host` and `port`. Default `nil`.
         public var socketDescriptor: Int32? = nil
         /// Whether other processes accept from ``socketDescriptor`` too (the workers of one Unix socket or one
         /// `--fd`): a thread of the server's then accepts, since every sharer is woken for each connection. Default

@@ -56,8 +56,12 @@ final class SharedSocketAcceptor: Sendable {
                 // Woken a few times a second to see whether it was stopped.
                 guard poll(&waiting, 1, 100) > 0 else { continue }
                 let accepted = accept(self.descriptor, nil, nil)
-                // EAGAIN: another worker took it; ECONNABORTED, EMFILE and the like: the next one may do.
-                guard accepted >= 0 else { continue }
+                guard accepted >= 0 else {
+                    // EAGAIN: another worker took it. Out of descriptors (EMFILE, ENFILE) or memory: the connection
+                    // stays queued, so wait a little rather than spin on it.
+                    if errno != EAGAIN, errno != EWOULDBLOCK, errno != ECONNABORTED { usleep(10_000) }
+                    continue
+                }
                 _ = fcntl(accepted, F_SETFL, O_NONBLOCK)
                 _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
                 if case .terminated = continuation.yield(accepted) {
@@ -65,13 +69,16 @@ final class SharedSocketAcceptor: Sendable {
                     break
                 }
             }
+            // The server owns the descriptor it was given, as NIO's server channel does; the other sharers keep
+            // their own. Closed here, where nothing polls it any more.
+            close(self.descriptor)
             continuation.finish()
         }
         continuation.onTermination = { _ in self.stop() }
         return stream
     }
 
-    /// Stops accepting; the socket stays open for the other sharers.
+    /// Stops accepting and closes this process's descriptor; the socket stays open for the other sharers.
     func stop() {
         guard !self.stopped.exchange(true, ordering: .relaxed) else { return }
         self.thread.shutdownGracefully { _ in }
