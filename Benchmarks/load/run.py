@@ -691,10 +691,6 @@ def hello_medians(rounds, linking):
     """The median of each figure and of each ratio over the rounds of one linking mode, shaped like a round."""
     mine = [r for r in rounds if r["linking"] == linking]
 
-    def med(values):
-        values = [v for v in values if v is not None]
-        return statistics.median(values) if values else None
-
     result = {"round": "median", "linking": linking, "rounds": len(mine)}
     result |= {kind: {f: med([r[kind][f] for r in mine]) for f in HELLO_FIGURES} for kind in SERVERS}
     result["vs_baseline"] = {kind: {f: med([r["vs_baseline"][kind][f] for r in mine]) for f in RATIO_FIGURES}
@@ -1161,10 +1157,6 @@ def run_h2hello(args):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    def med(values):
-        values = [v for v in values if v is not None]
-        return statistics.median(values) if values else None
-
     medians = {"round": "median", "linking": args.linkings[0], "rounds": len(rounds)}
     medians |= {label: {f: med([r[label].get(f) for r in rounds]) for f in H2HELLO_FIGURES} | {"protocol": rounds[0][label].get("protocol")}
                 for label in H2HELLO_LABELS}
@@ -1559,10 +1551,6 @@ def run_wsecho(args):
         rounds.append(round_)
         for row in wsecho_rows(round_):
             log(table_row(row))
-
-    def med(values):
-        values = [v for v in values if v is not None]
-        return statistics.median(values) if values else None
 
     medians = {"round": "median", "linking": args.linkings[0], "rounds": len(rounds)}
     medians |= {kind: {f: med([r[kind][f] for r in rounds]) for f in WSECHO_FIGURES} for kind in WS_SERVERS}
@@ -2010,10 +1998,6 @@ def run_workers(args):
         for row in workers_rows(round_):
             log(table_row(row))
 
-    def med(values):
-        values = [v for v in values if v is not None]
-        return statistics.median(values) if values else None
-
     medians = {"round": "median", "linking": args.linkings[0], "rounds": len(rounds)}
     medians |= {label: {f: med([r[label].get(f) for r in rounds]) for f in WORKERS_FIGURES}
                 | {"processes": rounds[0][label]["processes"]} for label in WORKERS_LABELS}
@@ -2377,6 +2361,12 @@ def machine():
         "uncommitted_changes": uncommitted,
         "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
     }
+
+
+def med(values):
+    """The median of the values that are not None, or None."""
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def fmt(value, digits=2):
