@@ -103,10 +103,15 @@ public final class Server: Service, Sendable {
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted?> = { channel in
-            channel.eventLoop.makeCompletedFuture { try self.configure(channel, tls: tls) }
+        // Connections are handed over as they are set up rather than through the server channel, whose stream ends
+        // when it closes: one accepted just before a graceful shutdown would be set up, then never served.
+        let (connections, handOver) = AsyncStream.makeStream(of: Accepted.self)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                if let connection = try self.configure(channel, tls: tls) { handOver.yield(connection) }
+            }
         }
-        let serverChannel: NIOAsyncChannel<Accepted?, Never>
+        let serverChannel: NIOAsyncChannel<Void, Never>
         if let descriptor = configuration.socketDescriptor {
             serverChannel = try await bootstrap.bind(descriptor, childChannelInitializer: initializer)
         } else if let path = configuration.unixSocketPath {
@@ -125,15 +130,16 @@ public final class Server: Service, Sendable {
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                do {
-                    try await serverChannel.executeThenClose { inbound in
-                        for try await accepted in inbound {
-                            guard let accepted else { continue }
-                            self.serve(accepted, in: &group, secure: tls != nil)
-                        }
-                    }
-                } catch is CancellationError {
-                    // Cancelled: the connections' tasks are cancelled with this one, and close their channels.
+                group.addTask {
+                    // Accepts until the server channel closes (cancelled: the connections' tasks are cancelled too).
+                    try? await serverChannel.executeThenClose { inbound in for try await _ in inbound {} }
+                    // A connection accepted before the close is set up by a task queued on its event loop before
+                    // these: once each loop has run them, every one has been handed over.
+                    for loop in self.eventLoopGroup.makeIterator() { try? await loop.submit {}.get() }
+                    handOver.finish()
+                }
+                for await connection in connections {
+                    self.serve(connection, in: &group, secure: tls != nil)
                 }
             }
         } onGracefulShutdown: {
