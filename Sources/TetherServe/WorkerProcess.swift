@@ -1,4 +1,5 @@
 import NIOCore
+import TetherServer
 
 #if canImport(Glibc)
 import Glibc
@@ -67,28 +68,7 @@ final class ListeningSocket {
     }
 
     /// The port it is bound to: the port the next sockets of its group bind when port 0 was asked for.
-    var port: Int? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(self.descriptor, $0, &length) }
-        }
-        guard result == 0 else { return nil }
-        switch Int32(storage.ss_family) {
-        case AF_INET:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
-            }
-        case AF_INET6:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
-                    Int(UInt16(bigEndian: $0.pointee.sin6_port))
-                }
-            }
-        default:
-            return nil
-        }
-    }
+    var port: Int? { SocketAddress.bound(to: self.descriptor)?.port }
 
     deinit {
         guard self.owned else { return }

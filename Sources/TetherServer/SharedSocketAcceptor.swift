@@ -29,22 +29,7 @@ final class SharedSocketAcceptor: Sendable {
     }
 
     /// The address the socket is bound to.
-    var localAddress: SocketAddress? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(self.descriptor, $0, &length) }
-        }
-        guard result == 0 else { return nil }
-        return withUnsafePointer(to: &storage) { pointer -> SocketAddress? in
-            switch Int32(pointer.pointee.ss_family) {
-            case AF_INET: pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee) }
-            case AF_INET6: pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee) }
-            case AF_UNIX: pointer.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { SocketAddress($0.pointee) }
-            default: nil
-            }
-        }
-    }
+    var localAddress: SocketAddress? { SocketAddress.bound(to: self.descriptor) }
 
     /// Each accepted connection's descriptor, non-blocking, until ``stop()``.
     func connections() -> AsyncStream<Int32> {
@@ -82,5 +67,25 @@ final class SharedSocketAcceptor: Sendable {
     func stop() {
         guard !self.stopped.exchange(true, ordering: .relaxed) else { return }
         self.thread.shutdownGracefully { _ in }
+    }
+}
+
+extension SocketAddress {
+    /// The address a socket descriptor is bound to (`getsockname`), for a socket NIO did not open.
+    package static func bound(to descriptor: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        return withUnsafePointer(to: &storage) { pointer -> SocketAddress? in
+            switch Int32(pointer.pointee.ss_family) {
+            case AF_INET: pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee) }
+            case AF_INET6: pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee) }
+            case AF_UNIX: pointer.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { SocketAddress($0.pointee) }
+            default: nil
+            }
+        }
     }
 }
