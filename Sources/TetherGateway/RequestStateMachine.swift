@@ -101,6 +101,8 @@ public struct RequestStateMachine: Sendable {
     public private(set) var status: HTTPResponse.Status?
     /// Response body bytes the application has sent.
     public private(set) var bytesSent: Int64 = 0
+    /// Request body bytes the transport has delivered.
+    public private(set) var bytesReceived: Int64 = 0
     /// Whether a `receive()` is parked.
     public private(set) var isWaiting = false
     /// Whether reads are paused for back-pressure.
@@ -118,6 +120,7 @@ public struct RequestStateMachine: Sendable {
     /// A body chunk arrived from the client.
     public mutating func bodyChunkArrived(_ chunk: ByteBuffer) -> InputAction {
         guard !self.isDisconnected, !self.bodyEnded else { return .none }
+        self.bytesReceived += Int64(chunk.readableBytes)
         if self.isWaiting {
             self.isWaiting = false
             return .resume(.body(chunk, more: true))
@@ -157,6 +160,7 @@ public struct RequestStateMachine: Sendable {
         case .disconnect:
             return self.disconnected(.clientClosed).resumeWaiter ? .resume(.disconnect) : .none
         case .body(let chunk, let more) where !self.bodyEnded:
+            self.bytesReceived += Int64(chunk.readableBytes)
             if self.isWaiting {
                 self.isWaiting = false
                 if !more { (self.bodyEnded, self.bodyReceived) = (true, true) }
