@@ -117,7 +117,9 @@ struct ErrorResponder: Sendable {
             throw error
         }
         guard let error = error as? HTTPError else {
-            self.logger.error(
+            var logger = self.logger
+            if let id = request.id { logger[metadataKey: "request_id"] = "\(id)" }
+            logger.error(
                 "Handler failed: \(error)", metadata: ["method": "\(request.method)", "path": "\(request.path)"])
             return self.renderer.render(HTTPError(.internalServerError), for: request)
         }

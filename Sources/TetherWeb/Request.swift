@@ -1,5 +1,6 @@
 import FoundationEssentials
 import HTTPTypes
+import Logging
 import NIOCore
 import TetherGateway
 
@@ -18,6 +19,12 @@ public struct Request: Sendable {
     /// Set once the request's work is cancelled (its client left, or its route's deadline passed); blocking
     /// handlers poll it to stop early.
     public let cancellation: CancellationFlag
+    /// What the server records of the request for its metrics, span and log (its ID, its route), as it was bound
+    /// where the request was built; `nil` outside a server that observes requests.
+    public let observation: RequestObservation?
+    /// The logger ``logger`` adds the request's ID to. Default label `tether.request`; the web layer sets its
+    /// configuration's.
+    public var baseLogger = Logger(label: "tether.request")
 
     /// Builds a request; throws ``InvalidEncoding`` when the query is not UTF-8 once decoded.
     public init(scope: HTTPScope, body: SpooledBody, cancellation: CancellationFlag = CancellationFlag()) throws {
@@ -27,6 +34,18 @@ public struct Request: Sendable {
         self.storage = RequestStorage()
         self.body = body
         self.cancellation = cancellation
+        self.observation = RequestObservation.current
+    }
+
+    /// The request's ID (its `X-Request-Id`, or the one the server made), if the server gave it one.
+    public var id: String? { self.observation?.requestID }
+
+    /// A logger whose every line names the request's ID (`request_id`), from any thread, blocking handlers' too.
+    public var logger: Logger {
+        guard let id = self.id else { return self.baseLogger }
+        var logger = self.baseLogger
+        logger[metadataKey: "request_id"] = "\(id)"
+        return logger
     }
 
     /// The request method.

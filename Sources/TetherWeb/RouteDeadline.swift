@@ -42,6 +42,7 @@ enum RouteDeadline {
                 }
                 // The reason is recorded before the work is cancelled, so that the work reads it when it stops.
                 source.cancel(.requestDeadline)
+                if source.ownReason == .requestDeadline { RequestObservation.current?.cancelled(.requestDeadline) }
                 group.cancelAll()
                 _ = try? await group.next()
                 try Task.checkCancellation()

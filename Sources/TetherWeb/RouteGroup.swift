@@ -36,8 +36,11 @@ public struct RouteGroup: RouterMethods, Sendable {
     public mutating func webSocket(
         _ pattern: String, subprotocols: [String], _ handler: @escaping WebSocketHandler
     ) {
-        let route = Router.WebSocketRoute(handler: handler, subprotocols: subprotocols, middleware: self.middleware)
-        self.router.insertWebSocket(self.prefix + "/" + pattern, route)
+        let path = self.prefix + "/" + pattern
+        let route = Router.WebSocketRoute(
+            pattern: Router.canonicalPattern(path), handler: handler, subprotocols: subprotocols,
+            middleware: self.middleware)
+        self.router.insertWebSocket(path, route)
     }
 
     /// Adds the routes `build` adds under this group's prefix and `prefix`, wrapped in this group's middleware,

@@ -37,6 +37,8 @@ public struct Router: RouterMethods, Sendable {
             case blocking(BlockingHandler)
         }
 
+        /// The pattern the route was added on, as metrics and spans name it: `/users/:id`.
+        public let pattern: String
         /// The handler.
         public let handling: Handling
         /// How long the route may take, or `nil` for no limit of its own.
@@ -55,6 +57,7 @@ public struct Router: RouterMethods, Sendable {
             default:
                 preconditionFailure("Route \(method) \(pattern): give a handler or `blocking:`, not both or neither")
             }
+            self.pattern = Router.canonicalPattern(pattern)
             self.deadline = deadline
             self.middleware = middleware
         }
@@ -72,6 +75,8 @@ public struct Router: RouterMethods, Sendable {
 
     /// A registered WebSocket route: its handler, the subprotocols it speaks, and its groups' middleware.
     public struct WebSocketRoute: Sendable {
+        /// The pattern the route was added on, as metrics and spans name it.
+        public let pattern: String
         /// The handler, run once the handshake is accepted.
         public let handler: WebSocketHandler
         /// The subprotocols the route speaks, in its order of preference; empty for none.
@@ -105,7 +110,9 @@ public struct Router: RouterMethods, Sendable {
     public mutating func webSocket(
         _ pattern: String, subprotocols: [String], _ handler: @escaping WebSocketHandler
     ) {
-        self.insertWebSocket(pattern, WebSocketRoute(handler: handler, subprotocols: subprotocols, middleware: []))
+        let route = WebSocketRoute(
+            pattern: Self.canonicalPattern(pattern), handler: handler, subprotocols: subprotocols, middleware: [])
+        self.insertWebSocket(pattern, route)
     }
 
     /// Adds `route` on `pattern`, as groups do.
@@ -136,6 +143,14 @@ public struct Router: RouterMethods, Sendable {
     /// Adds `route` for `method` on `pattern`, as groups do.
     mutating func insert(_ method: HTTPRequest.Method, _ pattern: String, _ route: Route) {
         self.routes.insert(method, pattern, route)
+    }
+
+    /// A pattern as one string whatever its slashes: `/` before each segment, and a trailing `/` if it had one
+    /// (`/api` + `/` + `/users/:id/` is `/api/users/:id/`).
+    static func canonicalPattern(_ pattern: String) -> String {
+        let segments = pattern.split(separator: "/", omittingEmptySubsequences: true)
+        guard !segments.isEmpty else { return "/" }
+        return "/" + segments.joined(separator: "/") + (pattern.hasSuffix("/") ? "/" : "")
     }
 
     /// Finds the route for `method` on `path` (percent-decoded), as the web layer does for each request.

@@ -74,13 +74,16 @@ public struct WebApplication: Application {
         let errors = ErrorResponder(renderer: configuration.errorRenderer, logger: configuration.logger)
         let threadPool = configuration.threadPool
         // Each route's handler, deadline and group middleware are put together once, not per request.
-        let routes = router.routes.map { Self.responder(for: $0, threadPool: threadPool, errors: errors) }
+        let routes = router.routes.map { route in
+            (route: route, handler: Self.responder(for: route, threadPool: threadPool, errors: errors))
+        }
         let routed: Handler = { request in
             switch routes.lookup(request.method, path: request.routePath) {
-            case .found(let handler, let parameters):
+            case .found(let found, let parameters):
+                request.observation?.routeMatched(found.route.pattern, deadline: found.route.deadline)
                 var request = request
                 request.parameters = parameters
-                return try await handler(request)
+                return try await found.handler(request)
             case .methodNotAllowed(let allowed):
                 let allow = allowed.map(\.rawValue).joined(separator: ", ")
                 throw HTTPError(.methodNotAllowed, headers: [.allow: allow])
@@ -89,12 +92,16 @@ public struct WebApplication: Application {
             }
         }
         self.responder = errors.answering(Self.chain(middleware, around: routed, errors: errors))
-        let webSocketRoutes = router.webSocketRoutes.map { Self.webSocketResponder(for: $0, errors: errors) }
+        let webSocketRoutes = router.webSocketRoutes.map { route in
+            (pattern: route.pattern, handler: Self.webSocketResponder(for: route, errors: errors))
+        }
         let webSocketRouted: Handler = { request in
-            guard case .found(let handler, let parameters) = webSocketRoutes.lookup(.get, path: request.routePath)
+            guard case .found(let found, let parameters) = webSocketRoutes.lookup(.get, path: request.routePath)
             else {
                 throw HTTPError(.notFound, message: "Not Found")
             }
+            request.observation?.routeMatched(found.pattern)
+            let handler = found.handler
             var request = request
             request.parameters = parameters
             return try await handler(request)
@@ -146,6 +153,7 @@ public struct WebApplication: Application {
             return
         }
         defer { body.close() }
+        if body.temporaryFile != nil { RequestObservation.current?.bodySpooled(bytes: body.count) }
 
         for hook in self.hooks.requestStarted { await hook(scope) }
         let record = ResponseRecord()
@@ -153,7 +161,9 @@ public struct WebApplication: Application {
         let cancellation = NestedCancellationSource()
         let raced: Result<DisconnectRace.Outcome, any Error>
         do {
-            let request = try Request(scope: scope, body: body)
+            var built = try Request(scope: scope, body: body)
+            built.baseLogger = self.configuration.logger
+            let request = built
             raced = await Result(catching: {
                 try await CancellationReason.$source.withValue(cancellation) {
                     let serverCancels = scope.extensions[CancelOnDisconnect.self] == true
@@ -201,7 +211,7 @@ public struct WebApplication: Application {
             outcome = .cancelled(cancellation.cancellationReason)
         case .success(.unexpected(let event)):
             let error = ProtocolError("Invalid message after request body: \(event)")
-            self.configuration.logger.error("\(error)", metadata: ["path": "\(scope.path)"])
+            self.logger.error("\(error)", metadata: ["path": "\(scope.path)"])
             (outcome, failure) = (.failed(error), error)
         case .failure(let error):
             (outcome, failure) = (.failed(error), error)
@@ -209,6 +219,14 @@ public struct WebApplication: Application {
         // A route's deadline cut the work short, whether its 504 was sent or its started response ended.
         if let reason = cancellation.ownReason { outcome = .cancelled(reason) }
         return (outcome, failure)
+    }
+
+    /// The configuration's logger, naming the current request's ID.
+    private var logger: Logger {
+        guard let id = RequestObservation.current?.requestID else { return self.configuration.logger }
+        var logger = self.configuration.logger
+        logger[metadataKey: "request_id"] = "\(id)"
+        return logger
     }
 
     /// The rendered answer to `error` for a request whose body is not read.
@@ -302,7 +320,7 @@ public struct WebApplication: Application {
         } catch {
             if let reason = CancellationReason.current { return .cancelled(reason) }
             if error is CancellationError || error is ClientDisconnected { return .cancelled(nil) }
-            self.configuration.logger.error("WebSocket handler failed: \(error)", metadata: ["path": "\(scope.path)"])
+            self.logger.error("WebSocket handler failed: \(error)", metadata: ["path": "\(scope.path)"])
             try? await send(.websocketClose(code: WebSocketCloseCode.internalError))
             return .failed(error)
         }
@@ -314,7 +332,8 @@ public struct WebApplication: Application {
     private func answerHandshake(
         _ scope: WebSocketScope, _ record: ResponseRecord, _ receive: @escaping Receive, _ send: @escaping Send
     ) async throws -> (WebSocketUpgrade, WebSocket)? {
-        let request = try Request(scope: scope.request, body: SpooledBody(ByteBuffer()))
+        var request = try Request(scope: scope.request, body: SpooledBody(ByteBuffer()))
+        request.baseLogger = self.configuration.logger
         let response = try await self.webSocketResponder(request)
         record.record(response)
         guard let upgrade = response.webSocketUpgrade, response.status == .switchingProtocols else {
