@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "TetherMultipart", targets: ["TetherMultipart"]),
         .library(name: "TetherCookieSigning", targets: ["TetherCookieSigning"]),
         .library(name: "TetherServe", targets: ["TetherServe"]),
+        .library(name: "TetherObservability", targets: ["TetherObservability"]),
         .executable(name: "tether-demo", targets: ["tether-demo"]),
         .executable(name: "tether-soak", targets: ["tether-soak"]),
     ],
@@ -25,6 +26,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel-semantic-conventions", from: "1.44.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // OTLP over HTTP only: the gRPC exporter would bring grpc-swift into every build.
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // No JSON trait: its JSONSerialization brings all of Foundation and ICU (50 MB) into the binary.
@@ -100,6 +106,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTelSemanticConventions", package: "swift-otel-semantic-conventions"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
@@ -122,6 +130,21 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // Apart from TetherServer: swift-otel's exporter brings SwiftProtobuf, AsyncHTTPClient and Foundation, which a
+        // server that reports to its own backend does not need.
+        .target(
+            name: "TetherObservability",
+            dependencies: [
+                "TetherServer",
+                "TetherWeb",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "TetherTestingLive",
             dependencies: [
@@ -139,6 +162,7 @@ let package = Package(
         .executableTarget(
             name: "tether-demo",
             dependencies: [
+                "TetherObservability",
                 "TetherServe",
                 "TetherServer",
                 "TetherWeb",
@@ -201,7 +225,11 @@ let package = Package(
                 "TetherTesting",
                 "TetherTestingLive",
                 "TetherMultipart",
+                "TetherObservability",
                 "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -23,19 +23,25 @@ extension ServeOptions {
     /// `--workers N` in N worker processes under a supervisor (each worker builds its own application). SIGTERM
     /// and SIGINT drain gracefully; SIGHUP to a supervisor replaces its workers one by one.
     ///
-    /// Sets up swift-log's standard-error handler at `--log-level` unless `bootstrapsLogging` is `false`.
+    /// Sets up swift-log's standard-error handler at `--log-level` unless `bootstrapsLogging` is `false`; its lines
+    /// carry the metadata of `metadataProvider`, by default the current request's ID (`request_id`).
+    ///
+    /// `services` run alongside the server (an OpenTelemetry exporter, say), started before it and stopped after
+    /// it has drained, so that they see its last requests.
     public func run<App: Application>(
-        bootstrapsLogging: Bool = true, _ makeApplication: @Sendable () async throws -> App
+        bootstrapsLogging: Bool = true, metadataProvider: Logger.MetadataProvider = .tetherRequestID,
+        services: [any Service] = [], _ makeApplication: @Sendable () async throws -> App
     ) async throws {
         let environment = ProcessInfo.processInfo.environment
         let settings = try await self.resolve(environment: environment)
         if bootstrapsLogging {
             let level = settings.logLevel
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            LoggingSystem.bootstrap(
+                { label, provider in
+                    var handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
+                    handler.logLevel = level
+                    return handler
+                }, metadataProvider: metadataProvider)
         }
         if settings.workers > 1 {
             let supervisor = Supervisor(
@@ -44,16 +50,20 @@ extension ServeOptions {
             try await supervisor.run()
             return
         }
-        try await Self.serve(try await makeApplication(), settings: settings, environment: environment)
+        try await Self.serve(
+            try await makeApplication(), settings: settings, environment: environment, services: services)
     }
 
     /// Serves in this process until SIGTERM or SIGINT, or until its supervisor is gone.
     private static func serve(
-        _ application: some Application, settings: ServeSettings, environment: [String: String]
+        _ application: some Application, settings: ServeSettings, environment: [String: String],
+        services extra: [any Service]
     ) async throws {
         let logger = Logger(label: "tether.server")
         let server = Server(application: application, configuration: settings.server, logger: logger)
-        var services = [ServiceGroupConfiguration.ServiceConfiguration(service: server)]
+        // A group stops its services in reverse order: the server drains before what it reports to stops.
+        var services = extra.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        services.append(.init(service: server))
         let supervisor = environment[WorkerEnvironment.supervisorKey].flatMap { Int32($0) }
         if let supervisor {
             services.append(

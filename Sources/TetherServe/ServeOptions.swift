@@ -64,6 +64,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Flag(inversion: .prefixedNo, help: "Log a line per request (default: on).")
     public var accessLog: Bool?
 
+    @Option(help: "How the access log writes a request: 'text' (a line) or 'json' (an object) (default: text).")
+    public var accessLogFormat: String?
+
     @Option(
         name: [.customLong("tls-cert"), .customLong("ssl-certfile")],
         help: "A PEM certificate chain: serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN). Needs --tls-key.")

@@ -80,6 +80,12 @@ extension ServeOptions {
             server.rootPath = root
         }
         server.accessLog = self.accessLog ?? source.bool("accessLog") ?? server.accessLog
+        if let format = self.accessLogFormat ?? source.string("accessLogFormat") {
+            guard let format = Server.Configuration.AccessLogFormat(rawValue: format) else {
+                throw ValidationError("--access-log-format must be text or json.")
+            }
+            server.observability.accessLogFormat = format
+        }
         let certificate = self.tlsCert ?? source.string("tlsCert")
         let key = self.tlsKey ?? source.string("tlsKey")
         switch (certificate, key) {

@@ -83,6 +83,8 @@ extension Server {
         public var serverName: String? = "Tether"
         /// Whether to log a line per request at `info`. Default `true`.
         public var accessLog = true
+        /// Metrics, spans, request IDs and the access log's format.
+        public var observability = Observability()
         /// Whether a connection's requests run on its event loop, as uvicorn runs them on its loop, rather than on
         /// Swift's cooperative pool. Default `true`: no thread hop per event. Either way, an async handler must not
         /// block; blocking work belongs in a blocking handler, which runs on a thread pool.

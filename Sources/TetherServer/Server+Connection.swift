@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import TetherGateway
+import Tracing
 
 extension Server {
     /// Serves a connection once its protocol is known, until it closes.
@@ -93,11 +94,16 @@ extension Server {
         on channel: any Channel, secure: Bool
     ) async {
         let started = ContinuousClock.now
+        self.metrics.requestStarted()
         let scope = Self.webSocketScope(head, fields, on: channel, secure: secure, configuration: self.configuration)
         let send: Send = { event in try await webSocket.send(event, denyingThrough: exchange) }
-        let failure = await self.runWebSocketApplication(scope, webSocket, send: send)
+        let span = self.startSpan(head.method.rawValue, fields)
+        webSocket.observation.handlerStarted(at: started)
+        let failure = await self.observing(webSocket.observation, span) {
+            await self.runWebSocketApplication(scope, webSocket, send: send)
+        }
         await self.finishWebSocket(scope, webSocket, failure: failure, send: send, on: channel)
-        self.logWebSocket(head, scope, webSocket, exchange, started: started)
+        self.recordWebSocket(head, scope, webSocket, exchange, started: started, span: span)
     }
 
     /// The scope of a WebSocket handshake.
@@ -155,25 +161,20 @@ extension Server {
         try? await channel.closeFuture.get()
     }
 
-    /// Counts the connection in the metrics and writes its access-log line.
-    private func logWebSocket(
+    /// Counts the connection in the metrics, ends its span and writes its access-log line.
+    private func recordWebSocket(
         _ head: HTTPRequestHead, _ scope: WebSocketScope, _ webSocket: WebSocketExchange, _ exchange: Exchange,
-        started: ContinuousClock.Instant
+        started: ContinuousClock.Instant, span: (any Span)?
     ) {
-        let ended = webSocket.machine
-        let reason = ended.cancellationReason
-        let duration = ContinuousClock.now - started
-        self.metrics.requestEnded(duration: duration, cancelled: reason)
-        guard self.configuration.accessLog else { return }
-        let status = ended.handshake == .accepted ? 101 : Int(exchange.machine.status?.code ?? 0)
-        let outcome = reason.map { "cancelled: \($0)" } ?? String(status)
-        self.logger.info(
-            "\(scope.request.client.map { "\($0)" } ?? "-") \"WEBSOCKET \(head.uri)\" \(outcome)",
-            metadata: [
-                "path": "\(scope.path)", "status": "\(status)", "messages_in": "\(ended.messagesReceived)",
-                "messages_out": "\(ended.messagesSent)", "close_code": "\(ended.disconnect?.code ?? 0)",
-                "duration_ms": "\(duration / .milliseconds(1))", "cancelled": "\(reason.map { "\($0)" } ?? "-")",
-            ])
+        let connection = webSocket.machine
+        var ended = Self.ended(
+            exchange.machine, webSocket.observation, method: head.method.rawValue, started: started,
+            cancellation: connection.cancellationReason)
+        if connection.handshake == .accepted { ended.status = 101 }
+        self.record(
+            ended, scope.request, target: head.uri, version: Self.versionName(head.version), span: span,
+            requestID: webSocket.observation.requestID,
+            webSocket: (connection.messagesReceived, connection.messagesSent, connection.disconnect?.code ?? 0))
     }
 
     /// What the server offers a WebSocket on plain HTTP/1: cancellation when its peer leaves.
@@ -190,6 +191,7 @@ extension Server {
         multiplexed: Bool
     ) async {
         let started = ContinuousClock.now
+        self.metrics.requestStarted()
         var scope = HTTPScope(
             method: HTTPRequest.Method(head.method.rawValue) ?? .get,
             target: Self.originForm(head.uri),
@@ -200,60 +202,62 @@ extension Server {
             server: channel.localAddress,
             extensions: secure || multiplexed ? Self.encryptedOrFramedScopeExtensions : Self.scopeExtensions)
         self.configuration.place(&scope, webSocket: false)
+        let observation = exchange.observation
+        let span = self.startSpan(head.method.rawValue, fields)
+        observation.handlerStarted(at: started)
 
         var failure: (any Error)?
         do {
-            try await CancellationReason.$source.withValue(exchange) {
-                // Only a chunked or an HTTP/2 body can end with trailers: the others pay nothing for them.
-                guard multiplexed || head.headers.contains(name: "transfer-encoding") else {
-                    return try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
-                }
-                try await RequestTrailers.$source.withValue(exchange) {
-                    try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+            try await self.observing(observation, span) {
+                try await CancellationReason.$source.withValue(exchange) {
+                    // Only a chunked or an HTTP/2 body can end with trailers: the others pay nothing for them.
+                    guard multiplexed || head.headers.contains(name: "transfer-encoding") else {
+                        return try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+                    }
+                    try await RequestTrailers.$source.withValue(exchange) {
+                        try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+                    }
                 }
             }
         } catch {
             failure = error
         }
 
+        let requestID = observation.requestID
+        var logged = self.logger
+        if let requestID { logged[metadataKey: "request_id"] = "\(requestID)" }
         switch exchange.machine.completion() {
         case .respondWithServerError:
             if let failure {
-                self.logger.error(
-                    "Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
+                logged.error("Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
             } else {
-                self.logger.error("Application returned without responding", metadata: ["path": "\(scope.path)"])
+                logged.error("Application returned without responding", metadata: ["path": "\(scope.path)"])
             }
             try? await exchange.send(.start(status: .internalServerError, headers: [.contentLength: "0"]))
             try? await exchange.send(.body(ByteBuffer(), more: false))
         case .abortResponse:
-            self.logger.error(
+            logged.error(
                 "Application ended its response early: \(failure.map { "\($0)" } ?? "it returned")",
                 metadata: ["path": "\(scope.path)"])
             // On HTTP/2 this resets the stream alone.
             channel.close(promise: nil)
         case .completed, .cancelled:
             if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {
-                self.logger.error(
-                    "Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
+                logged.error("Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
             }
         }
 
-        let ended = exchange.machine
-        let reason = ended.cancellationReason
-        let duration = ContinuousClock.now - started
-        self.metrics.requestEnded(duration: duration, cancelled: reason)
-        if self.configuration.accessLog {
-            let outcome = reason.map { "cancelled: \($0)" } ?? String(ended.status?.code ?? 0)
-            self.logger.info(
-                "\(scope.client.map { "\($0)" } ?? "-") \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(outcome)",
-                metadata: [
-                    "method": "\(head.method.rawValue)", "path": "\(scope.path)",
-                    "status": "\(ended.status?.code ?? 0)",
-                    "bytes": "\(ended.bytesSent)", "duration_ms": "\(duration / .milliseconds(1))",
-                    "cancelled": "\(reason.map { "\($0)" } ?? "-")",
-                ])
-        }
+        let machine = exchange.machine
+        let ended = Self.ended(
+            machine, observation, method: head.method.rawValue, started: started,
+            cancellation: machine.cancellationReason)
+        self.record(
+            ended, scope, target: head.uri, version: Self.versionName(head.version), span: span, requestID: requestID)
+    }
+
+    /// An HTTP version as logs and spans name it: `1.1`, `2`.
+    static func versionName(_ version: NIOHTTP1.HTTPVersion) -> String {
+        version.major >= 2 ? String(version.major) : "\(version.major).\(version.minor)"
     }
 
     /// The origin form of a request target: an absolute-form target (`http://host/path`) loses its scheme and host.

@@ -25,7 +25,7 @@ extension Server {
         let requests = Mailbox<PendingRequest>()
         let connection = HTTP2ConnectionHandler(configuration: http2, requests: requests)
         let loss = NIOLoopBound(connection.loss, eventLoop: channel.eventLoop)
-        let configuration = self.configuration
+        let (configuration, metrics) = (self.configuration, self.metrics)
         try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connectionSettings, streamConfiguration: streamSettings,
@@ -34,7 +34,8 @@ extension Server {
             stream.eventLoop.makeCompletedFuture {
                 let handlers = stream.pipeline.syncOperations
                 let handler = ConnectionHandler(
-                    inbox: ConnectionInbox(stream: requests), configuration: configuration, stream: loss.value)
+                    inbox: ConnectionInbox(stream: requests), configuration: configuration, metrics: metrics,
+                    stream: loss.value)
                 try handlers.addHandler(ConnectionHandler.ExtendedConnect(handler))
                 try handlers.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try handlers.addHandler(handler)

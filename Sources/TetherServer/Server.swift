@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -9,6 +10,7 @@ import NIOSSL
 import ServiceLifecycle
 import Synchronization
 import TetherGateway
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -39,7 +41,9 @@ public final class Server: Service, Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let listening = ListeningAddress()
     let connections = Atomic(0)
-    let metrics = ServerMetrics()
+    let metrics: ServerMetrics
+    /// The tracer requests get a span from; `nil` when none is bootstrapped, so that no span is made.
+    let tracer: (any Tracer)?
 
     /// A server for `application`; it listens once ``run()`` is called.
     public init(
@@ -52,6 +56,9 @@ public final class Server: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup
+        self.metrics = ServerMetrics(factory: configuration.observability.metricsFactory ?? MetricsSystem.factory)
+        let tracer = configuration.observability.tracer ?? InstrumentationSystem.tracer
+        self.tracer = tracer is NoOpTracer ? nil : tracer
     }
 
     /// The address the server listens on, once it does; waits until then.
@@ -204,6 +211,7 @@ public final class Server: Service, Sendable {
             self.connections.wrappingSubtract(1, ordering: .relaxed)
             self.logger.warning(
                 "Connection refused: \(self.configuration.maxConnections) connections are open (limit: maxConnections)")
+            self.metrics.refused(503)
             let refusal = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
             channel.writeAndFlush(ByteBuffer(string: refusal)).assumeIsolated().whenComplete { _ in
                 channel.close(promise: nil)
@@ -301,7 +309,7 @@ public final class Server: Service, Sendable {
     /// Four handlers: raw bytes into the state machine, NIO's decoder and encoder, and the connection's handler.
     private func makeConnection(on channel: any Channel) throws -> ConnectionInbox {
         let inbox = ConnectionInbox()
-        let connection = ConnectionHandler(inbox: inbox, configuration: self.configuration)
+        let connection = ConnectionHandler(inbox: inbox, configuration: self.configuration, metrics: self.metrics)
         var limits = NIOHTTPDecoderLimitConfiguration()
         // The decoder's own counts stay a little above the server's exact ones, which decide the status.
         limits.maxHeaderFieldSize = self.configuration.maxHeadBytes

@@ -68,6 +68,8 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     fileprivate var machine: ConnectionStateMachine<ContinuousClock>
     private let inbox: ConnectionInbox
     private let configuration: Server.Configuration
+    /// Where refusals are counted.
+    private let metrics: ServerMetrics
     /// The HTTP/2 connection this stream belongs to, which knows why it was lost; `nil` on HTTP/1.
     private let connection: HTTP2ConnectionLoss?
     private var current: Exchange?
@@ -82,9 +84,13 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether the request in flight paused reads: only then does a read ask its exchange whether they resumed.
     private var exchangePaused = false
 
-    init(inbox: ConnectionInbox, configuration: Server.Configuration, stream connection: HTTP2ConnectionLoss? = nil) {
+    init(
+        inbox: ConnectionInbox, configuration: Server.Configuration, metrics: ServerMetrics,
+        stream connection: HTTP2ConnectionLoss? = nil
+    ) {
         self.inbox = inbox
         self.configuration = configuration
+        self.metrics = metrics
         self.connection = connection
         self.machine = ConnectionStateMachine(configuration: configuration, multiplexed: connection != nil)
     }
@@ -230,8 +236,12 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .startWebSocket(let head, let fields):
             let eventLoop = context.eventLoop
             let handler = NIOLoopBound(self, eventLoop: eventLoop)
+            let requestID = self.configuration.observability.requestIDHeader.map {
+                RequestID.resolve(head.headers.first(name: $0.canonicalName))
+            }
             let webSocket = WebSocketExchange(
-                channel: context.channel, configuration: self.configuration, task: self.inbox.task
+                channel: context.channel, configuration: self.configuration, task: self.inbox.task,
+                requestID: requestID
             ) { headers in
                 eventLoop.flatSubmit { handler.value.upgrade(head, headers, on: eventLoop) }
             }
@@ -251,6 +261,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.closeRequests()
             // The one 426 is a WebSocket handshake's unknown version: it names the version this server speaks.
             let extra: HTTPHeaders = status == .upgradeRequired ? ["Sec-WebSocket-Version": "13"] : [:]
+            self.metrics.refused(status.code)
             context.refuse(
                 HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase), message: message,
                 version: self.version, headers: extra)

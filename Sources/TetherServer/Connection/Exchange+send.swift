@@ -81,10 +81,20 @@ extension Exchange {
         var headers = HTTPHeaders(fields, extra: 3)
         if !headers.contains(name: "date") { headers.add(name: "Date", value: DateHeader.now()) }
         if let name = self.serverName, !headers.contains(name: "server") { headers.add(name: "Server", value: name) }
+        self.echoRequestID(into: &headers)
         return HTTPResponseHead(
             version: self.requestHead.version,
             status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
             headers: headers)
+    }
+}
+
+extension Exchange {
+    /// Adds the request's ID to a response that does not name one already.
+    func echoRequestID(into headers: inout HTTPHeaders) {
+        guard let name = self.requestIDHeader, let id = self.observation.requestID, !headers.contains(name: name)
+        else { return }
+        headers.add(name: name, value: id)
     }
 }
 

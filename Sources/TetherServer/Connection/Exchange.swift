@@ -40,6 +40,10 @@ final class Exchange: CancellationSource, RequestTrailersSource {
     /// The WebSocket this request opens, if it is a WebSocket handshake: the client leaving before the upgrade
     /// ends it too.
     let webSocket: WebSocketExchange?
+    /// What the server and the application record of the request, for its metrics, span and log.
+    let observation: RequestObservation
+    /// The request ID's header, echoed in the response, if the server uses request IDs.
+    let requestIDHeader: String?
 
     init(
         channel: any Channel, head: HTTPRequestHead, configuration: Server.Configuration,
@@ -50,6 +54,11 @@ final class Exchange: CancellationSource, RequestTrailersSource {
         self.webSocket = webSocket
         self.requestHead = head
         self.serverName = configuration.serverName
+        let header = configuration.observability.requestIDHeader?.rawName
+        self.requestIDHeader = header
+        self.observation =
+            webSocket?.observation
+            ?? RequestObservation(requestID: header.map { RequestID.resolve(head.headers.first(name: $0)) })
         let expectsContinue =
             head.version == .http1_1
             && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
@@ -98,7 +107,10 @@ final class Exchange: CancellationSource, RequestTrailersSource {
             return (action.resumeWaiter ? state.resuming(with: .disconnect) : nil, action.cancelTask)
         }
         waiter?.resume(returning: .disconnect)
-        if cancel { self.task.cancel() }
+        if cancel {
+            self.observation.departed()
+            self.task.cancel()
+        }
         self.webSocket?.disconnected(
             code: WebSocketCloseCode.abnormalClosure, reason: "", cancelling: reason)
     }

@@ -36,13 +36,16 @@ final class WebSocketExchange: CancellationSource {
     let channel: any Channel
     /// The application's task, cancelled when the peer leaves before the application closed.
     let task: RequestTask
+    /// What the server and the application record of the connection, shared with its handshake's exchange.
+    let observation: RequestObservation
 
     init(
-        channel: any Channel, configuration: Server.Configuration, task: RequestTask,
+        channel: any Channel, configuration: Server.Configuration, task: RequestTask, requestID: String?,
         upgrade: @escaping @Sendable (HTTPHeaders) -> EventLoopFuture<Void>
     ) {
         self.channel = channel
         self.task = task
+        self.observation = RequestObservation(requestID: requestID)
         let machine = WebSocketStateMachine(
             configuration: .init(bufferLimit: configuration.webSocket.receiveBufferBytes))
         self.state = NIOLockedValueBox(State(machine: machine, upgrade: upgrade))
@@ -101,7 +104,10 @@ final class WebSocketExchange: CancellationSource {
             return (action.resumeWaiter ? state.resuming(with: event) : nil, action.cancelTask, event)
         }
         waiter?.resume(returning: event)
-        if cancel { self.task.cancel() }
+        if cancel {
+            self.observation.departed()
+            self.task.cancel()
+        }
     }
 
     // MARK: Application side
@@ -137,6 +143,7 @@ final class WebSocketExchange: CancellationSource {
         case .accept(let subprotocol, let headers):
             var extra = HTTPHeaders(headers)
             if let subprotocol { extra.replaceOrAdd(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+            http.echoRequestID(into: &extra)
             guard let upgrade else { throw ClientDisconnected() }
             do {
                 try await upgrade(extra).get()
