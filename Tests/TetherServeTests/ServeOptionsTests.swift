@@ -170,6 +170,14 @@ private final class TemporaryDirectory {
         #expect(tls?.privateKeyPath == "/k.pem")
     }
 
+    @Test func theAccessLogFormatComesFromTheCommandLineOrTheEnvironmentAndIsChecked() async throws {
+        #expect(try await resolve().server.observability.accessLogFormat == .text)
+        #expect(try await resolve(["--access-log-format", "json"]).server.observability.accessLogFormat == .json)
+        let fromEnvironment = try await resolve(environment: ["TETHER_ACCESS_LOG_FORMAT": "json"])
+        #expect(fromEnvironment.server.observability.accessLogFormat == .json)
+        await #expect(throws: (any Error).self) { try await resolve(["--access-log-format", "xml"]) }
+    }
+
     @Test func flagsAndTheirInversions() async throws {
         let on = try await resolve(["--proxy-headers", "--access-log", "--http2"])
         #expect(on.server.proxyHeaders == true)

@@ -147,3 +147,82 @@ import TetherWeb
         #expect(sizes.value.reduce(0, +) == size)
     }
 }
+
+/// What the web layer tells the server about a request, through its RequestObservation.
+@Suite struct RequestObservationTests {
+    static func observed(
+        _ router: Router, _ method: HTTPRequest.Method = .get, path: String
+    ) async throws -> RequestObservation {
+        let observation = RequestObservation(requestID: "req-1")
+        let client = TestClient(WebApplication(router: router))
+        _ = try await RequestObservation.$current.withValue(observation) {
+            try await client.send(TestRequest(method, path))
+        }
+        return observation
+    }
+
+    @Test func theMatchedRoutesPatternIsReportedWithItsGroupsPrefixAndNeverThePath() async throws {
+        var router = Router()
+        router.get("/items/:id") { _ in .text("item") }
+        router.group("/api/") { group in
+            group.get("/users/:id/") { request in .text(request.id ?? "none") }
+        }
+        #expect(try await Self.observed(router, path: "/items/42").route == "/items/:id")
+        #expect(try await Self.observed(router, path: "/api/users/7/").route == "/api/users/:id/")
+        #expect(try await Self.observed(router, path: "/nowhere").route == nil)
+        #expect(try await Self.observed(router, .post, path: "/items/42").route == nil)
+    }
+
+    @Test func aRoutesDeadlineIsItsExpectedDurationAndItsCancellationIsRecorded() async throws {
+        var router = Router()
+        router.get("/quick", deadline: .seconds(30)) { _ in .text("quick") }
+        router.get("/stuck", deadline: .milliseconds(20)) { _ in
+            try await Task.sleep(for: .seconds(30))
+            return .text("never")
+        }
+        let quick = try await Self.observed(router, path: "/quick")
+        #expect(quick.expectedDuration == .seconds(30))
+        #expect(quick.cancellationReason == nil)
+        let stuck = try await Self.observed(router, path: "/stuck")
+        #expect(stuck.cancellationReason == .requestDeadline)
+        #expect(stuck.departure != nil)
+    }
+
+    @Test func aHandlerSeesItsIDAndItsExpectationCountsAsWorkSaved() async throws {
+        var router = Router()
+        router.get("/id") { request in
+            request.observation?.expect(.seconds(10))
+            return .text(request.id ?? "none")
+        }
+        let observation = RequestObservation(requestID: "req-1")
+        let client = TestClient(WebApplication(router: router))
+        let response = try await RequestObservation.$current.withValue(observation) {
+            try await client.get("/id")
+        }
+        #expect(response.text == "req-1")
+        let started = ContinuousClock.now
+        observation.handlerStarted(at: started)
+        let saved = observation.workSaved(cancelledAt: started + .seconds(4))
+        #expect(saved == WorkSaved(duration: .seconds(6), basis: .expected))
+        // A departure before the handler began saves all of it, never a negative time.
+        #expect(observation.workSaved(cancelledAt: started - .seconds(1))?.duration == .seconds(10))
+        let unknown = RequestObservation(requestID: nil)
+        unknown.handlerStarted(at: started)
+        #expect(
+            unknown.workSaved(cancelledAt: started + .seconds(2)) == WorkSaved(duration: .seconds(2), basis: .elapsed))
+    }
+
+    @Test func aSpooledBodyIsReportedWithItsSize() async throws {
+        var router = Router()
+        router.post("/upload") { request in .text("\(request.body.count)") }
+        var configuration = WebApplication.Configuration()
+        configuration.spoolThreshold = 16
+        let observation = RequestObservation(requestID: nil)
+        let client = TestClient(WebApplication(router: router, configuration: configuration))
+        let response = try await RequestObservation.$current.withValue(observation) {
+            try await client.post("/upload", body: ByteBuffer(repeating: 1, count: 100))
+        }
+        #expect(response.text == "100")
+        #expect(observation.spooledBytes == 100)
+    }
+}
