@@ -20,14 +20,18 @@ enum DemoApp {
         var cancelled = 0
         var stream_stopped = 0
         var last_cancel_ns: UInt64 = 0
+        /// From the server seeing the client leave to the last cancelled handler seeing its cancellation.
+        var last_close_to_cancel_us: Int64 = 0
         /// Cancellations by `CancellationReason` ("client_closed", "stream_reset", …).
         var reasons: [String: Int] = [:]
     }
 
     static let stats = NIOLockedValueBox(Stats())
 
-    static func make(temporaryDirectory: String?) -> WebApplication {
+    /// The application; `metrics` serves `/metrics` when given.
+    static func make(temporaryDirectory: String?, metrics: Handler? = nil) -> WebApplication {
         var router = Router()
+        if let metrics { router.get("/metrics", metrics) }
         router.get("/") { _ in .html(indexPage) }
         router.get("/hello/") { request in .text("Hello \(request.query["name"] ?? "World")!") }
         router.post("/post/") { request in
@@ -60,11 +64,12 @@ enum DemoApp {
     /// Sleeps `ms` in a cancellable way; a cancelled sleep is counted and timed.
     static func slow(_ request: Request) async throws -> Response {
         let milliseconds = request.query.get("ms", as: Int.self) ?? 1000
+        request.observation?.expect(.milliseconds(milliseconds))
         stats.withLockedValue { $0.started += 1 }
         do {
             try await Task.sleep(for: .milliseconds(milliseconds))
         } catch {
-            recordCancellation { $0.cancelled += 1 }
+            recordCancellation(request) { $0.cancelled += 1 }
             throw error
         }
         stats.withLockedValue { $0.completed += 1 }
@@ -74,11 +79,12 @@ enum DemoApp {
     /// Sleeps `ms` on a worker thread in slices of at most 10 ms, stopping when the request is cancelled.
     static func blocking(_ request: Request) throws -> Response {
         let milliseconds = request.query.get("ms", as: Int.self) ?? 1000
+        request.observation?.expect(.milliseconds(milliseconds))
         stats.withLockedValue { $0.started += 1 }
         var remaining = milliseconds
         while remaining > 0 {
             if request.isCancelled {
-                recordCancellation(reason: request.cancellation.reason) { $0.cancelled += 1 }
+                recordCancellation(request, reason: request.cancellation.reason) { $0.cancelled += 1 }
                 return .text("cancelled")
             }
             let slice = min(10, remaining)
@@ -103,7 +109,7 @@ enum DemoApp {
                         try await writer.write(ByteBuffer(string: "chunk \(index)\n"))
                     }
                 } catch {
-                    recordCancellation { $0.stream_stopped += 1 }
+                    recordCancellation(request) { $0.stream_stopped += 1 }
                     throw error
                 }
                 stats.withLockedValue { $0.completed += 1 }
@@ -122,15 +128,16 @@ enum DemoApp {
                 try await Task.sleep(for: .milliseconds(milliseconds))
             }
         } catch {
-            recordCancellation { $0.stream_stopped += 1 }
+            recordCancellation(request) { $0.stream_stopped += 1 }
             throw error
         }
     }
 
     private static func recordCancellation(
-        reason: CancellationReason? = CancellationReason.current, _ count: (inout Stats) -> Void
+        _ request: Request, reason: CancellationReason? = CancellationReason.current, _ count: (inout Stats) -> Void
     ) {
         let reason = reason.map { "\($0)" } ?? "unknown"
+        let latency = request.observation?.departure.map { $0.duration(to: .now) / .microseconds(1) }
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let nanoseconds = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
@@ -138,57 +145,9 @@ enum DemoApp {
             count(&stats)
             stats.reasons[reason, default: 0] += 1
             stats.last_cancel_ns = nanoseconds
+            if let latency { stats.last_close_to_cancel_us = Int64(latency) }
         }
     }
-
-    static let indexPage = """
-        <!doctype html>
-        <html lang="en">
-        <head><meta charset="utf-8"><title>Tether</title>
-        <style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}code{background:#eee;padding:0 .2rem}</style>
-        </head>
-        <body>
-        <h1>Tether</h1>
-        <p><strong>A request's work is tethered to its client.</strong> When a client goes away &mdash; before,
-        during or after sending its body, while the handler runs, while a response streams &mdash; Tether notices at
-        once, cancels that request's work, writes nothing more, and cleans up exactly once.</p>
-        <p>Try it: open <a href="/slow/?ms=10000">/slow/?ms=10000</a>, close the tab before it answers, then look at
-        <a href="/stats/">/stats/</a>: the handler was cancelled the moment you left.</p>
-        <h2>Routes</h2>
-        <ul>
-        <li><a href="/hello/?name=Ada">/hello/?name=Ada</a> &mdash; a greeting</li>
-        <li><code>POST /post/</code> &mdash; echoes the body</li>
-        <li><a href="/slow/?ms=2000">/slow/?ms=2000</a> &mdash; an async handler that sleeps, cancelled if you leave</li>
-        <li><a href="/blocking/?ms=2000">/blocking/?ms=2000</a> &mdash; a blocking handler on a worker thread, stopped if you leave</li>
-        <li><a href="/stream/?chunks=20&amp;ms=250">/stream/?chunks=20&amp;ms=250</a> &mdash; a streamed response, stopped if you leave</li>
-        <li><code>POST /upload/</code> &mdash; reads the body through the spooled body, answers its size</li>
-        <li><code>/ws/echo/</code> &mdash; a WebSocket that echoes every message</li>
-        <li><code>/ws/ticker/?ms=500</code> &mdash; a WebSocket that ticks until you leave, then is cancelled</li>
-        <li><a href="/stats/">/stats/</a> &mdash; started, completed and cancelled handlers</li>
-        </ul>
-        <h2>WebSocket echo</h2>
-        <form id="echo"><input id="message" value="Hello, Tether" aria-label="message">
-        <button>Send</button> <span id="state">connecting…</span></form>
-        <ol id="replies"></ol>
-        <script>
-        const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/echo/";
-        const socket = new WebSocket(url);
-        const state = document.getElementById("state");
-        socket.onopen = () => { state.textContent = "open"; };
-        socket.onclose = (event) => { state.textContent = "closed (" + event.code + ")"; };
-        socket.onmessage = (event) => {
-            const item = document.createElement("li");
-            item.textContent = event.data;
-            document.getElementById("replies").append(item);
-        };
-        document.getElementById("echo").onsubmit = (event) => {
-            event.preventDefault();
-            socket.send(document.getElementById("message").value);
-        };
-        </script>
-        </body>
-        </html>
-        """
 }
 
 /// The request's scope as `/scope/` answers it, in ASGI's shape: addresses as `[host, port]`, a Unix socket as
