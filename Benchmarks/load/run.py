@@ -74,8 +74,13 @@
           /hello/, directly and through nginx (over TCP): SIGHUP to the supervisor --reload-hups (3) times during the
           run; wrk's requests, non-2xx and socket errors (target: none failed), nginx's statuses, how long each reload
           took to replace both workers, and whether the worker pids changed.
+  observe N rounds of hello (`wrk -t1 -c64`, --seconds) against tether-demo --no-metrics, tether-demo (its
+          Prometheus metrics), tether-demo with OTEL_EXPORTER_OTLP_ENDPOINT (metrics and a span per request, exported
+          to a receiver in this driver), the baseline and Hummingbird, interleaved: requests/s and CPU µs per request
+          of each, and the two observing runs ÷ the run without (target: metrics and tracing keep ≥ 0.97).
 
-workers, proxycancel, proxywave and reload write to Benchmarks/load/results-deploy.json when only they are chosen.
+workers, proxycancel, proxywave and reload write to Benchmarks/load/results-deploy.json when only they are chosen;
+observe (hello with metrics and tracing off and on) to Benchmarks/load/results-observe.json.
 nginx and HAProxy (Debian's nginx and haproxy) run as child processes, each from a temporary directory of its own with
 its shipped file, in the foreground (nginx's workers as root when the driver is root, to reach the run's socket), and
 are always stopped at the end, with their workers.
@@ -147,7 +152,8 @@ SECTION_SERVERS = {"hello": SERVERS, "allocs": SERVERS, "cancel": ["tether"], "w
                    "rapidreset": ["tether", "hummingbird-h2"],
                    "wsecho": ["tether", "baseline-ws", "hummingbird-ws"],
                    "wsidle": ["tether", "baseline-ws", "hummingbird-ws"], "wscancel": ["tether"],
-                   "workers": SERVERS, "proxycancel": ["tether"], "proxywave": ["tether"], "reload": ["tether"]}
+                   "workers": SERVERS, "proxycancel": ["tether"], "proxywave": ["tether"], "reload": ["tether"],
+                   "observe": SERVERS}
 # Programs other than servers that a measurement runs, built like the servers.
 SECTION_TOOLS = {"wsecho": ["ws-load"]}
 WS_SECTIONS = ["wsecho", "wsidle", "wscancel"]  # their results go to results-ws.json unless --output says otherwise
@@ -155,6 +161,7 @@ WS_SERVERS = SECTION_SERVERS["wsecho"]  # in the order each WebSocket round runs
 H2_SECTIONS = ["h2hello", "h2cancel", "h2wave", "rapidreset"]  # these need the PyPI package h2, and h2hello h2load
 # Their results go to results-deploy.json unless --output says otherwise; the proxies need nginx and HAProxy.
 DEPLOY_SECTIONS = ["workers", "proxycancel", "proxywave", "reload"]
+OBSERVE_SECTIONS = ["observe"]  # their results go to results-observe.json unless --output says otherwise
 # Counts a server's heap allocations when preloaded (malloc_count.c, built next to the servers).
 MALLOC_COUNT_SOURCE = os.path.join(HERE, "malloc_count.c")
 SECTIONS = list(SECTION_SERVERS)
@@ -388,13 +395,15 @@ class Server:
     awaited until every worker answers, and stopped with the workers it has)."""
 
     def __init__(self, kind, linking, temporary_directory=None, preload=None, tls=None, patience=None, uds=None,
-                 arguments=()):
+                 arguments=(), env=None):
         self.kind = kind
         self.tls = tls
         self.uds = uds
         self.patience = patience  # seconds from SIGTERM to SIGKILL, if not the usual
         self.port = None if uds else free_port()
         self.env = dict(os.environ, LD_PRELOAD=preload) if preload else None
+        if env:
+            self.env = dict(self.env or os.environ, **env)
         self.workers = 1
         if kind == "tether":
             listen = ["--uds", uds] if uds else ["--port", str(self.port)]
@@ -1910,8 +1919,8 @@ WORKERS_COLUMNS = ["<round", "<server", "processes", "requests/s", "÷ tether ×
                    "steal cores", "idle cores"]
 
 
-def workers_one(kind, arguments, args):
-    with Server(kind, args.linkings[0], arguments=arguments) as server:
+def workers_one(kind, arguments, args, env=None):
+    with Server(kind, args.linkings[0], arguments=arguments, env=env) as server:
         rss_idle = tree_status(server.pid)["VmRSS"]
         run_wrk(f"http://{HOST}:{server.port}/hello/", 2)  # warm-up, discarded
         before = tree_status(server.pid)
@@ -2017,6 +2026,108 @@ def run_workers(args):
                     "wrk's over the same window.",
             "linking": args.linkings[0], "runs": WORKERS_LABELS, "rounds": rounds, "medians": medians,
             "targets": {"ratio_2_to_1 >= 1.6": target}}
+
+
+# observe: tether without its metrics, with them, and with them and OTLP spans, among the baseline and Hummingbird:
+# (label, server, its arguments, whether spans are exported).
+OBSERVE_RUNS = [("tether off", "tether", ["--no-metrics"], False), ("tether metrics", "tether", [], False),
+                ("tether metrics+tracing", "tether", [], True), ("baseline", "baseline", [], False),
+                ("hummingbird", "hummingbird", [], False)]
+OBSERVE_LABELS = [label for label, *_ in OBSERVE_RUNS]
+OBSERVE_COLUMNS = ["<round", "<server", "requests/s", "÷ off", "p50 ms", "p99 ms", "CPU µs/request", "CPU ÷ off",
+                   "errors", "peak RSS MiB", "other cores", "spans exported"]
+
+
+class OTLPSink:
+    """An OTLP/HTTP receiver on loopback for the tracing run: answers every export with an empty protobuf response,
+    and counts the exports and their bytes (their spans are not decoded)."""
+
+    def __enter__(self):
+        import http.server
+
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                sink.exports += 1
+                sink.bytes += len(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        self.exports, self.bytes = 0, 0
+        self.server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.endpoint = f"http://{HOST}:{self.server.server_address[1]}"
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        return False
+
+
+def observe_rows(round_):
+    rows = []
+    off = round_["tether off"]
+    for label in OBSERVE_LABELS:
+        r = round_[label]
+        tether = label.startswith("tether") and label != "tether off"
+        rows.append([round_["round"], label, fmt(r["requests_per_s"], 0),
+                     fmt(r["requests_per_s"] / off["requests_per_s"], 3) if tether else "",
+                     fmt(r["p50_ms"], 3), fmt(r["p99_ms"], 3), fmt(r["cpu_us_per_request"], 1),
+                     fmt(r["cpu_us_per_request"] / off["cpu_us_per_request"], 3) if tether else "",
+                     fmt(r["errors"], 0), fmt(r["peak_rss_mib"], 1), fmt(r["other_cores"], 2),
+                     fmt(r.get("otlp_exports"), 0) if "otlp_exports" in r else ""])
+    return rows
+
+
+def run_observe(args):
+    """Hello with observing off and on, in one interleaved run: the cost of the metrics and the spans."""
+    rounds = []
+    log("\n".join(table(None, OBSERVE_COLUMNS, [])))
+    for index in range(1, args.rounds + 1):
+        round_ = {"round": index, "linking": args.linkings[0]}
+        for label, kind, arguments, tracing in OBSERVE_RUNS:
+            if tracing:
+                with OTLPSink() as sink:
+                    round_[label] = workers_one(kind, arguments, args, env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint})
+                round_[label].update({"otlp_exports": sink.exports, "otlp_bytes": sink.bytes})
+            else:
+                round_[label] = workers_one(kind, arguments, args)
+        off = round_["tether off"]
+        round_["ratios"] = {label: {"requests_per_s": round_[label]["requests_per_s"] / off["requests_per_s"],
+                                    "cpu_us_per_request": round_[label]["cpu_us_per_request"] / off["cpu_us_per_request"]}
+                            for label in ("tether metrics", "tether metrics+tracing")}
+        rounds.append(round_)
+        for row in observe_rows(round_):
+            log(table_row(row))
+    figures = ["requests_per_s", "p50_ms", "p99_ms", "cpu_us_per_request", "errors", "peak_rss_mib", "other_cores"]
+    medians = {"round": "median", "rounds": len(rounds)}
+    medians |= {label: {f: med([r[label].get(f) for r in rounds]) for f in figures} for label in OBSERVE_LABELS}
+    medians["tether metrics+tracing"]["otlp_exports"] = med([r["tether metrics+tracing"]["otlp_exports"] for r in rounds])
+    medians["ratios"] = {label: {f: med([r["ratios"][label][f] for r in rounds]) for f in ("requests_per_s", "cpu_us_per_request")}
+                         for label in ("tether metrics", "tether metrics+tracing")}
+    log(table_row(["-"] * len(OBSERVE_COLUMNS)))
+    for row in observe_rows(medians | {"tether off": medians["tether off"]}):
+        log(table_row(row))
+    kept = medians["ratios"]["tether metrics+tracing"]["requests_per_s"]
+    target = kept >= 0.97
+    log(f"  metrics+tracing keeps {kept:.3f} of hello's throughput without them (target ≥ 0.97: "
+        f"{'met' if target else 'missed'}); CPU per request ×{medians['ratios']['tether metrics+tracing']['cpu_us_per_request']:.3f}")
+    return {"seconds": args.seconds, "wrk": "wrk -t1 -c64 --latency, after a discarded 2 s warm-up",
+            "note": "tether-demo --no-metrics (NOOP swift-metrics, no tracer), then with its Prometheus metrics, then "
+                    "also with OTEL_EXPORTER_OTLP_ENDPOINT set: a span per request, exported by swift-otel's batch "
+                    "processor (default queue 2048, 512 spans every 5 s, the rest dropped) to a receiver in this "
+                    "driver. Request IDs are on in all three.",
+            "linking": args.linkings[0], "runs": OBSERVE_LABELS, "rounds": rounds, "medians": medians,
+            "targets": {"metrics+tracing requests/s ÷ off >= 0.97": target}}
 
 
 # proxycancel: how the client reaches Tether, in the order each round runs them: (label, proxy or None, upstream).
@@ -2631,7 +2742,8 @@ def main():
     parser.add_argument("--output", default=None,
                         help="JSON results, relative to the repository root unless absolute (default "
                              "Benchmarks/load/results-ws.json when only WebSocket measurements are chosen, "
-                             "Benchmarks/load/results-deploy.json when only deployment ones, else "
+                             "Benchmarks/load/results-deploy.json when only deployment ones, Benchmarks/load/results-observe.json "
+                             "when only observe, else "
                              "Benchmarks/load/results.json)")
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -2655,7 +2767,8 @@ def main():
     if args.output is None:
         args.output = os.path.join("Benchmarks", "load",
                                    "results-ws.json" if set(only) <= set(WS_SECTIONS) else
-                                   "results-deploy.json" if set(only) <= set(DEPLOY_SECTIONS) else "results.json")
+                                   "results-deploy.json" if set(only) <= set(DEPLOY_SECTIONS) else
+                                   "results-observe.json" if set(only) <= set(OBSERVE_SECTIONS) else "results.json")
     output = args.output if os.path.isabs(args.output) else os.path.join(ROOT, args.output)
     args.linkings = [linking for linking in LINKINGS if args.linking in (linking, "both")]
     needed = binaries_needed(only, args.linkings)
@@ -2666,7 +2779,7 @@ def main():
     for linking, kind in needed:
         if not os.access(binary(kind, linking), os.X_OK):
             raise SystemExit(f"{binary(kind, linking)} is missing: build it, or drop --skip-build")
-    if any(name in only for name in ("hello", "workers", "reload")) and not shutil.which("wrk"):
+    if any(name in only for name in ("hello", "workers", "reload", "observe")) and not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     if "h2hello" in only:
         for tool, package in (("h2load", "nghttp2-client"), ("openssl", "openssl")):
@@ -2695,7 +2808,7 @@ def main():
                "idle": run_idle, "h2hello": run_h2hello, "h2cancel": run_h2cancel, "h2wave": run_h2wave,
                "rapidreset": run_rapidreset, "wsecho": run_wsecho, "wsidle": run_wsidle, "wscancel": run_wscancel,
                "workers": run_workers, "proxycancel": run_proxycancel, "proxywave": run_proxywave,
-               "reload": run_reload}
+               "reload": run_reload, "observe": run_observe}
     failed = False
     started = time.monotonic()
     for name in SECTIONS:
