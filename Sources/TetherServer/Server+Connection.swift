@@ -141,21 +141,22 @@ extension Server {
         _ scope: WebSocketScope, _ webSocket: WebSocketExchange, failure: (any Error)?, send: Send,
         on channel: any Channel
     ) async {
+        var metadata: Logger.Metadata { Self.errorMetadata(scope.path, webSocket.observation.requestID) }
         switch webSocket.machine.completion() {
         case .denyForbidden:
-            if let failure { self.logger.error("WebSocket application failed before accepting: \(failure)") }
+            if let failure {
+                self.logger.error("WebSocket application failed before accepting: \(failure)", metadata: metadata)
+            }
             try? await send(.websocketClose())
         case .close:
-            if let failure {
-                self.logger.error("WebSocket application failed: \(failure)", metadata: ["path": "\(scope.path)"])
-            }
+            if let failure { self.logger.error("WebSocket application failed: \(failure)", metadata: metadata) }
             let code = failure == nil ? WebSocketCloseCode.normalClosure : WebSocketCloseCode.internalError
             try? await send(.websocketClose(code: code))
         case .abortDenial:
             channel.close(promise: nil)
         case .completed, .cancelled:
             if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {
-                self.logger.error("WebSocket application failed: \(failure)", metadata: ["path": "\(scope.path)"])
+                self.logger.error("WebSocket application failed: \(failure)", metadata: metadata)
             }
         }
         try? await channel.closeFuture.get()
@@ -224,26 +225,26 @@ extension Server {
         }
 
         let requestID = observation.requestID
-        var logged = self.logger
-        if let requestID { logged[metadataKey: "request_id"] = "\(requestID)" }
+        // The request's path and ID, for its error lines only: most requests have none to write.
+        var metadata: Logger.Metadata { Self.errorMetadata(scope.path, requestID) }
         switch exchange.machine.completion() {
         case .respondWithServerError:
             if let failure {
-                logged.error("Application failed before responding: \(failure)", metadata: ["path": "\(scope.path)"])
+                self.logger.error("Application failed before responding: \(failure)", metadata: metadata)
             } else {
-                logged.error("Application returned without responding", metadata: ["path": "\(scope.path)"])
+                self.logger.error("Application returned without responding", metadata: metadata)
             }
             try? await exchange.send(.start(status: .internalServerError, headers: [.contentLength: "0"]))
             try? await exchange.send(.body(ByteBuffer(), more: false))
         case .abortResponse:
-            logged.error(
+            self.logger.error(
                 "Application ended its response early: \(failure.map { "\($0)" } ?? "it returned")",
-                metadata: ["path": "\(scope.path)"])
+                metadata: metadata)
             // On HTTP/2 this resets the stream alone.
             channel.close(promise: nil)
         case .completed, .cancelled:
             if let failure, !(failure is ClientDisconnected), !(failure is CancellationError) {
-                logged.error("Application failed after responding: \(failure)", metadata: ["path": "\(scope.path)"])
+                self.logger.error("Application failed after responding: \(failure)", metadata: metadata)
             }
         }
 
@@ -253,6 +254,13 @@ extension Server {
             cancellation: machine.cancellationReason)
         self.record(
             ended, scope, target: head.uri, version: Self.versionName(head.version), span: span, requestID: requestID)
+    }
+
+    /// An error line's metadata: the request's path and ID. Built only when a line is written.
+    static func errorMetadata(_ path: String, _ requestID: String?) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["path": "\(path)"]
+        if let requestID { metadata["request_id"] = "\(requestID)" }
+        return metadata
     }
 
     /// An HTTP version as logs and spans name it: `1.1`, `2`.

@@ -50,7 +50,8 @@ extension Server {
     ) {
         self.metrics.requestEnded(ended)
         if let span { Self.finish(span, ended, scope, version: version, requestID: requestID) }
-        guard self.configuration.accessLog else { return }
+        // The line's metadata is built only for a logger that writes it.
+        guard self.configuration.accessLog, self.logger.logLevel <= .info else { return }
         switch self.configuration.observability.accessLogFormat {
         case .text:
             let outcome = ended.cancellation.map { "cancelled: \($0)" } ?? String(ended.status)
