@@ -76,8 +76,9 @@ for module in "${modules[@]}"; do
         status=1
     fi
 done
-# DocC reports each warning as an error here, and exits with a failure; the count is for the summary.
-diagnostics="$(grep -Ec '(warning|error): ' "$log" || true)"
+# DocC reports each warning as an error here, and exits with a failure; the count is for the summary. SwiftPM's
+# note that a dependency ships files it does not declare (swift-distributed-tracing's CMakeLists.txt) is not ours.
+diagnostics="$(grep -E '(warning|error): ' "$log" | grep -vc 'which are unhandled; explicitly declare them' || true)"
 echo "Diagnostics (warnings, reported as errors): $diagnostics"
 if ((status != 0)); then exit 1; fi
 echo "Documentation built for ${modules[*]} in $output"
