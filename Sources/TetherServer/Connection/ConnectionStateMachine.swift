@@ -322,8 +322,9 @@ struct ConnectionStateMachine<C: Clock> where C.Duration == Duration {
         }
         guard let parserError = error as? HTTPParserError else { return self.end(.clientClosed) }
         if parserError == .invalidEOFState {
-            // A message cut short by the client leaving has nobody left to answer.
-            return self.end(.clientClosed)
+            // A message cut short by a FIN: NIO's decoder reports it before the FIN itself, so it is read as the FIN
+            // would be, a half-close where those are served, else the client leaving, with nobody left to answer.
+            return self.end(self.configuration.servesHalfClosedConnections ? .halfClosed : .clientClosed)
         }
         let status: HTTPResponse.Status
         if let major = self.requestLineMajorVersion, major != 1 {
