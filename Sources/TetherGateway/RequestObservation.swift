@@ -21,6 +21,7 @@ public final class RequestObservation: Sendable {
         package var departure: ContinuousClock.Instant?
         package var handlerStarted: ContinuousClock.Instant?
         package var spooledBytes: Int64?
+        package var serverStatus: Int?
     }
 
     /// The request's ID: the one its `X-Request-Id` header brought, or one the server made; `nil` when the server
@@ -92,6 +93,15 @@ public final class RequestObservation: Sendable {
         self.state.withLock { state in
             if state.departure == nil { state.departure = instant }
         }
+    }
+
+    /// The status the server answered with itself (a 408, 413 or 504 it wrote in the application's place), if it
+    /// did: the request's status in metrics, spans and logs.
+    public var serverStatus: Int? { self.state.withLock { $0.serverStatus } }
+
+    /// Records that the server answered the request itself, with `status`.
+    public func serverAnswered(status: Int) {
+        self.state.withLock { $0.serverStatus = status }
     }
 
     /// When the application was called, if it has been.

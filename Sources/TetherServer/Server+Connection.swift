@@ -209,16 +209,23 @@ extension Server {
 
         var failure: (any Error)?
         do {
-            try await self.observing(observation, span) {
-                try await CancellationReason.$source.withValue(exchange) {
-                    // Only a chunked or an HTTP/2 body can end with trailers: the others pay nothing for them.
-                    guard multiplexed || head.headers.contains(name: "transfer-encoding") else {
-                        return try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
-                    }
-                    try await RequestTrailers.$source.withValue(exchange) {
-                        try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+            // Only the server's shutdown cancels a request's task without recording why first: say so before the
+            // task's work (and its connection's closing) reads a reason.
+            try await withTaskCancellationHandler {
+                try await self.observing(observation, span) {
+                    try await CancellationReason.$source.withValue(exchange) {
+                        // Only a chunked or an HTTP/2 body can end with trailers: the others pay nothing for them.
+                        guard multiplexed || head.headers.contains(name: "transfer-encoding") else {
+                            return try await self.application(
+                                .http(scope), receive: exchange.receive, send: exchange.send)
+                        }
+                        try await RequestTrailers.$source.withValue(exchange) {
+                            try await self.application(.http(scope), receive: exchange.receive, send: exchange.send)
+                        }
                     }
                 }
+            } onCancel: {
+                exchange.disconnected(.serverShutdown)
             }
         } catch {
             failure = error

@@ -38,7 +38,8 @@ extension Server.Configuration {
         public var tracer: (any Tracer)? = nil
         /// The header a request's ID is read from and echoed in: a request that brings one (1 to 200 visible ASCII
         /// characters) keeps it, any other gets a new one. The ID is in the access log, the span
-        /// (`http.request.header.x-request-id`) and `RequestObservation.requestID`. `nil` for no request IDs.
+        /// (`http.request.header.x_request_id`, as the
+        /// semantic conventions library writes header attributes) and `RequestObservation.requestID`. `nil` for no request IDs.
         /// Default `X-Request-Id`.
         public var requestIDHeader: HTTPField.Name? = HTTPField.Name("X-Request-Id")
         /// How each access-log line is written. Default ``AccessLogFormat/text``.

@@ -35,12 +35,12 @@ extension Server {
         let reason = cancellation ?? recorded.cancellationReason
         let departure = reason == nil ? nil : recorded.departure
         return EndedRequest(
-            method: method, route: recorded.route, status: Int(machine.status?.code ?? 0),
+            method: method, route: recorded.route, status: machine.status.map { $0.code } ?? recorded.serverStatus ?? 0,
             duration: started.duration(to: now), bytesIn: machine.bytesReceived, bytesOut: machine.bytesSent,
             spooledBytes: recorded.spooledBytes, cancellation: reason,
             closeToCancel: departure.map { $0.duration(to: now) },
             workSaved: reason == nil ? nil : recorded.workSaved(cancelledAt: departure ?? now),
-            responseStarted: machine.response.hasStarted)
+            responseStarted: machine.response.hasStarted || recorded.serverStatus != nil)
     }
 
     /// Counts the request, ends its span, and writes its access-log line.

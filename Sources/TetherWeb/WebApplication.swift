@@ -56,6 +56,8 @@ public struct WebApplication: Application {
     /// The hooks run around every request.
     public var hooks: LifecycleHooks
     private let responder: Handler
+    /// The routes, looked up only to name the route of a request whose body failed before routing.
+    private let routes: RouteTree<Router.Route>
     /// What WebSocket handshakes go to: the middleware, then the route's, ending in an accept or a denial.
     private let webSocketResponder: Handler
 
@@ -92,6 +94,7 @@ public struct WebApplication: Application {
             }
         }
         self.responder = errors.answering(Self.chain(middleware, around: routed, errors: errors))
+        self.routes = router.routes
         let webSocketRoutes = router.webSocketRoutes.map { route in
             (pattern: route.pattern, handler: Self.webSocketResponder(for: route, errors: errors))
         }
@@ -136,6 +139,7 @@ public struct WebApplication: Application {
         let declaredLength = scope.headers[.contentLength].flatMap(Int64.init)
         if let limit = self.configuration.maxBodySize, let declared = declaredLength, declared > limit {
             let error = HTTPError(.contentTooLarge, message: BodyTooLarge(limit: limit).description)
+            self.reportRoute(of: scope)
             try await sender.send(self.answer(error, to: scope))
             return
         }
@@ -147,8 +151,10 @@ public struct WebApplication: Application {
                 limits: self.configuration, threadPool: self.configuration.threadPool)
         } catch is ClientDisconnected, is CancellationError {
             // The client left while sending its body (the server may also have cancelled this task).
+            self.reportRoute(of: scope)
             return
         } catch let error as BodyTooLarge {
+            self.reportRoute(of: scope)
             try await sender.send(self.answer(HTTPError(.contentTooLarge, message: error.description), to: scope))
             return
         }
@@ -219,6 +225,14 @@ public struct WebApplication: Application {
         // A route's deadline cut the work short, whether its 504 was sent or its started response ended.
         if let reason = cancellation.ownReason { outcome = .cancelled(reason) }
         return (outcome, failure)
+    }
+
+    /// Tells the server which route a request was for whose body failed before the router saw it.
+    private func reportRoute(of scope: HTTPScope) {
+        guard let observation = RequestObservation.current,
+            case .found(let route, _) = self.routes.lookup(scope.method, path: scope.routePath)
+        else { return }
+        observation.routeMatched(route.pattern, deadline: route.deadline)
     }
 
     /// The configuration's logger, naming the current request's ID.

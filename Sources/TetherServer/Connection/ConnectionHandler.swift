@@ -256,6 +256,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .deliverEnd(let trailers):
             self.current?.bodyEnded(trailers: trailers)
         case .refuse(let status, let message, let reason):
+            self.current?.observation.serverAnswered(status: status.code)
             if let reason { self.current?.disconnected(reason) }
             self.current = nil
             self.closeRequests()
