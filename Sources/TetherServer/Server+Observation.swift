@@ -93,41 +93,47 @@ extension Server {
     ) {
         let method = ServerMetrics.methodLabel(ended.method)
         if let route = ended.route { span.operationName = "\(method) \(route)" }
-        span.updateAttributes { attributes in
-            attributes.http.request.method = .init(rawValue: method)
-            if method != ended.method { attributes.http.request.methodOriginal = ended.method }
-            attributes.url.path = scope.path
-            if !scope.queryString.isEmpty { attributes.url.query = String(decoding: scope.queryString, as: UTF8.self) }
-            attributes.url.scheme = scope.scheme
-            attributes[OTelAttribute.network.protocol.version] = version
-            if let route = ended.route { attributes.http.route = route }
-            if ended.status > 0 { attributes.http.response.statusCode = ended.status }
-            if let client = scope.client {
-                if let address = client.ipAddress { attributes.client.address = address }
-                if let port = client.port { attributes.client.port = port }
-            }
-            if let host = scope.headers[HTTPField.Name("Host")!] {
-                let authority = Authority(host)
-                attributes.server.address = authority.host
-                if let port = authority.port { attributes.server.port = port }
-            }
-            if let agent = scope.headers[.userAgent] { attributes.userAgent.original = agent }
-            if let requestID { attributes.http.request.header.set("X-Request-Id", to: [requestID]) }
-            attributes["http.request.body.size"] = Int(ended.bytesIn)
-            attributes["http.response.body.size"] = Int(ended.bytesOut)
-            if let reason = ended.cancellation {
-                attributes["tether.cancellation.reason"] = reason.description
-                attributes["tether.response.started"] = ended.responseStarted
-                if let latency = ended.closeToCancel {
-                    attributes["tether.close_to_cancel_ms"] = Double(latency / .nanoseconds(1)) / 1e6
-                }
-                if let saved = ended.workSaved {
-                    attributes["tether.work_saved_ms"] = Double(saved.duration / .nanoseconds(1)) / 1e6
-                    attributes["tether.work_saved.basis"] = saved.basis.rawValue
-                }
-            }
-            if ended.status >= 500 { attributes.error.type = .init(rawValue: String(ended.status)) }
+        // A span the sampler dropped records nothing: its attributes are not worth building.
+        guard span.isRecording else { return span.end() }
+        // Set by name into one dictionary: the conventions library's typed setters copy it for each attribute.
+        var attributes = SpanAttributes()
+        attributes[OTelAttribute.http.request.method] = method
+        if method != ended.method { attributes[OTelAttribute.http.request.methodOriginal] = ended.method }
+        attributes[OTelAttribute.url.path] = scope.path
+        if !scope.queryString.isEmpty {
+            attributes[OTelAttribute.url.query] = String(decoding: scope.queryString, as: UTF8.self)
         }
+        attributes[OTelAttribute.url.scheme] = scope.scheme
+        attributes[OTelAttribute.network.protocol.version] = version
+        if let route = ended.route { attributes[OTelAttribute.http.route] = route }
+        if ended.status > 0 { attributes[OTelAttribute.http.response.statusCode] = ended.status }
+        if let client = scope.client {
+            if let address = client.ipAddress { attributes[OTelAttribute.client.address] = address }
+            if let port = client.port { attributes[OTelAttribute.client.port] = port }
+        }
+        if let host = scope.headers[HTTPField.Name("Host")!] {
+            let authority = Authority(host)
+            attributes[OTelAttribute.server.address] = authority.host
+            if let port = authority.port { attributes[OTelAttribute.server.port] = port }
+        }
+        if let agent = scope.headers[.userAgent] { attributes[OTelAttribute.userAgent.original] = agent }
+        // As the conventions library names a header's attribute: lowercased, `-` as `_`, its values as an array.
+        if let requestID { attributes["http.request.header.x_request_id"] = [requestID] }
+        attributes["http.request.body.size"] = Int(ended.bytesIn)
+        attributes["http.response.body.size"] = Int(ended.bytesOut)
+        if let reason = ended.cancellation {
+            attributes["tether.cancellation.reason"] = reason.description
+            attributes["tether.response.started"] = ended.responseStarted
+            if let latency = ended.closeToCancel {
+                attributes["tether.close_to_cancel_ms"] = Double(latency / .nanoseconds(1)) / 1e6
+            }
+            if let saved = ended.workSaved {
+                attributes["tether.work_saved_ms"] = Double(saved.duration / .nanoseconds(1)) / 1e6
+                attributes["tether.work_saved.basis"] = saved.basis.rawValue
+            }
+        }
+        if ended.status >= 500 { attributes[OTelAttribute.error.type] = String(ended.status) }
+        span.updateAttributes { $0.merge(attributes) }
         if ended.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
         span.end()
     }
