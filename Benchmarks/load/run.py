@@ -76,8 +76,9 @@
           took to replace both workers, and whether the worker pids changed.
   observe N rounds of hello (`wrk -t1 -c64`, --seconds) against tether-demo --no-metrics, tether-demo (its
           Prometheus metrics), tether-demo with OTEL_EXPORTER_OTLP_ENDPOINT (metrics and a span per request, exported
-          to a receiver in this driver), the baseline and Hummingbird, interleaved: requests/s and CPU µs per request
-          of each, and the two observing runs ÷ the run without (target: metrics and tracing keep ≥ 0.97).
+          to a receiver in this driver), the same sampling one trace in a hundred, the baseline and Hummingbird,
+          interleaved: requests/s and CPU µs per request of each, and each observing run ÷ the run without (target:
+          metrics and tracing keep ≥ 0.97).
 
 workers, proxycancel, proxywave and reload write to Benchmarks/load/results-deploy.json when only they are chosen;
 observe (hello with metrics and tracing off and on) to Benchmarks/load/results-observe.json.
@@ -2028,11 +2029,15 @@ def run_workers(args):
             "targets": {"ratio_2_to_1 >= 1.6": target}}
 
 
-# observe: tether without its metrics, with them, and with them and OTLP spans, among the baseline and Hummingbird:
-# (label, server, its arguments, whether spans are exported).
-OBSERVE_RUNS = [("tether off", "tether", ["--no-metrics"], False), ("tether metrics", "tether", [], False),
-                ("tether metrics+tracing", "tether", [], True), ("baseline", "baseline", [], False),
-                ("hummingbird", "hummingbird", [], False)]
+# observe: tether without its metrics, with them, and with them and OTLP spans (every trace sampled, or one in a
+# hundred), among the baseline and Hummingbird: (label, server, its arguments, the OpenTelemetry settings if spans
+# are exported).
+SAMPLE_ONE_IN_100 = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"}
+OBSERVE_RUNS = [("tether off", "tether", ["--no-metrics"], None), ("tether metrics", "tether", [], None),
+                ("tether metrics+tracing", "tether", [], {}),
+                ("tether metrics+tracing 1%", "tether", [], SAMPLE_ONE_IN_100),
+                ("baseline", "baseline", [], None), ("hummingbird", "hummingbird", [], None)]
+OBSERVING = [label for label, _, _, tracing in OBSERVE_RUNS if label.startswith("tether") and label != "tether off"]
 OBSERVE_LABELS = [label for label, *_ in OBSERVE_RUNS]
 OBSERVE_COLUMNS = ["<round", "<server", "requests/s", "÷ off", "p50 ms", "p99 ms", "CPU µs/request", "CPU ÷ off",
                    "errors", "peak RSS MiB", "other cores", "spans exported"]
@@ -2095,39 +2100,45 @@ def run_observe(args):
     for index in range(1, args.rounds + 1):
         round_ = {"round": index, "linking": args.linkings[0]}
         for label, kind, arguments, tracing in OBSERVE_RUNS:
-            if tracing:
+            if tracing is not None:
                 with OTLPSink() as sink:
-                    round_[label] = workers_one(kind, arguments, args, env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint})
+                    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, **tracing}
+                    round_[label] = workers_one(kind, arguments, args, env=env)
                 round_[label].update({"otlp_exports": sink.exports, "otlp_bytes": sink.bytes})
             else:
                 round_[label] = workers_one(kind, arguments, args)
         off = round_["tether off"]
         round_["ratios"] = {label: {"requests_per_s": round_[label]["requests_per_s"] / off["requests_per_s"],
                                     "cpu_us_per_request": round_[label]["cpu_us_per_request"] / off["cpu_us_per_request"]}
-                            for label in ("tether metrics", "tether metrics+tracing")}
+                            for label in OBSERVING}
         rounds.append(round_)
         for row in observe_rows(round_):
             log(table_row(row))
     figures = ["requests_per_s", "p50_ms", "p99_ms", "cpu_us_per_request", "errors", "peak_rss_mib", "other_cores"]
     medians = {"round": "median", "rounds": len(rounds)}
     medians |= {label: {f: med([r[label].get(f) for r in rounds]) for f in figures} for label in OBSERVE_LABELS}
-    medians["tether metrics+tracing"]["otlp_exports"] = med([r["tether metrics+tracing"]["otlp_exports"] for r in rounds])
+    for label, _, _, tracing in OBSERVE_RUNS:
+        if tracing is not None:
+            medians[label]["otlp_exports"] = med([r[label]["otlp_exports"] for r in rounds])
     medians["ratios"] = {label: {f: med([r["ratios"][label][f] for r in rounds]) for f in ("requests_per_s", "cpu_us_per_request")}
-                         for label in ("tether metrics", "tether metrics+tracing")}
+                         for label in OBSERVING}
     log(table_row(["-"] * len(OBSERVE_COLUMNS)))
     for row in observe_rows(medians | {"tether off": medians["tether off"]}):
         log(table_row(row))
-    kept = medians["ratios"]["tether metrics+tracing"]["requests_per_s"]
-    target = kept >= 0.97
-    log(f"  metrics+tracing keeps {kept:.3f} of hello's throughput without them (target ≥ 0.97: "
-        f"{'met' if target else 'missed'}); CPU per request ×{medians['ratios']['tether metrics+tracing']['cpu_us_per_request']:.3f}")
+    targets = {}
+    for label in OBSERVING:
+        kept = medians["ratios"][label]["requests_per_s"]
+        targets[f"{label} requests/s ÷ off >= 0.97"] = kept >= 0.97
+        log(f"  {label} keeps {kept:.3f} of hello's throughput without observing (target ≥ 0.97: "
+            f"{'met' if kept >= 0.97 else 'missed'}); CPU per request ×{medians['ratios'][label]['cpu_us_per_request']:.3f}")
     return {"seconds": args.seconds, "wrk": "wrk -t1 -c64 --latency, after a discarded 2 s warm-up",
             "note": "tether-demo --no-metrics (NOOP swift-metrics, no tracer), then with its Prometheus metrics, then "
                     "also with OTEL_EXPORTER_OTLP_ENDPOINT set: a span per request, exported by swift-otel's batch "
-                    "processor (default queue 2048, 512 spans every 5 s, the rest dropped) to a receiver in this "
-                    "driver. Request IDs are on in all three.",
+                    "processor (a queue of 2048, batches of 512 every 5 s or when full) to a receiver in this "
+                    "driver, every trace sampled or one in a hundred (parentbased_traceidratio 0.01). Request IDs "
+                    "are on in all of them.",
             "linking": args.linkings[0], "runs": OBSERVE_LABELS, "rounds": rounds, "medians": medians,
-            "targets": {"metrics+tracing requests/s ÷ off >= 0.97": target}}
+            "targets": targets}
 
 
 # proxycancel: how the client reaches Tether, in the order each round runs them: (label, proxy or None, upstream).
