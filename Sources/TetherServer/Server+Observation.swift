@@ -185,10 +185,17 @@ struct AccessLogLine: Encodable {
     var messages_out: Int?
     var close_code: Int?
 
+    /// Keys in one order, and paths with their slashes as they are.
+    private static let encoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
     /// The line as compact JSON.
     var encoded: String {
         // Encoding a struct of strings and numbers cannot fail.
-        let data = (try? JSONEncoder().encode(self)) ?? Data()
+        let data = (try? Self.encoder.encode(self)) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -43,5 +43,9 @@ import Testing
         #expect(object["status"] as? Int == 0)
         #expect(object["messages_in"] == nil)
         #expect(!line.encoded.contains("\n"))
+        // Slashes as they are, and the keys in one order, so that lines compare and grep alike.
+        let start = #"{"bytes_in":3,"bytes_out":0,"cancelled":"client_closed","client":"127.0.0.1""#
+        #expect(line.encoded.hasPrefix(start))
+        #expect(line.encoded.contains(#""route":"/a""#))
     }
 }
