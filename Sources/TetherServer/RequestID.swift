@@ -1,3 +1,5 @@
+import HTTPTypes
+import NIOHTTP1
 import Synchronization
 
 /// Request IDs: a client's own, when it is a sane one, or a new one, unique across processes and cheap to make.
@@ -6,6 +8,12 @@ enum RequestID {
     static func resolve(_ offered: String?) -> String {
         if let offered, Self.isAcceptable(offered) { return offered }
         return Self.make()
+    }
+
+    /// The ID of the request `head` begins, read from `header` (the server's request-ID header); `nil` when the
+    /// server uses no request IDs.
+    static func of(_ head: HTTPRequestHead, header: HTTPField.Name?) -> String? {
+        header.map { Self.resolve(head.headers.first(name: $0.rawName)) }
     }
 
     /// Whether a client's ID can go into logs and headers as it is: short, visible ASCII, no spaces.
@@ -42,10 +50,9 @@ enum RequestID {
         String(unsafeUninitializedCapacity: 32) { buffer in
             let digits: StaticString = "0123456789abcdef"
             digits.withUTF8Buffer { digits in
-                for (offset, word) in [(0, high), (16, low)] {
-                    for index in 0..<16 {
-                        buffer[offset + index] = digits[Int((word >> (60 - 4 * UInt64(index))) & 0xF)]
-                    }
+                for index in 0..<32 {
+                    let word = index < 16 ? high : low
+                    buffer[index] = digits[Int((word >> (60 - 4 * UInt64(index % 16))) & 0xF)]
                 }
             }
             return 32

@@ -117,9 +117,7 @@ struct ErrorResponder: Sendable {
             throw error
         }
         guard let error = error as? HTTPError else {
-            var logger = self.logger
-            if let id = request.id { logger[metadataKey: "request_id"] = "\(id)" }
-            logger.error(
+            self.logger.naming(requestID: request.id).error(
                 "Handler failed: \(error)", metadata: ["method": "\(request.method)", "path": "\(request.path)"])
             return self.renderer.render(HTTPError(.internalServerError), for: request)
         }

@@ -41,12 +41,7 @@ public struct Request: Sendable {
     public var id: String? { self.observation?.requestID }
 
     /// A logger whose every line names the request's ID (`request_id`), from any thread, blocking handlers' too.
-    public var logger: Logger {
-        guard let id = self.id else { return self.baseLogger }
-        var logger = self.baseLogger
-        logger[metadataKey: "request_id"] = "\(id)"
-        return logger
-    }
+    public var logger: Logger { self.baseLogger.naming(requestID: self.id) }
 
     /// The request method.
     public var method: HTTPRequest.Method { self.scope.method }
@@ -164,5 +159,15 @@ public struct Request: Sendable {
         case is [String: Any].Type: "an object"
         default: nil
         }
+    }
+}
+
+extension Logger {
+    /// This logger with `request_id` in its metadata, if there is an ID.
+    func naming(requestID id: String?) -> Logger {
+        guard let id else { return self }
+        var logger = self
+        logger[metadataKey: "request_id"] = "\(id)"
+        return logger
     }
 }

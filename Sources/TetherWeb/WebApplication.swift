@@ -237,10 +237,7 @@ public struct WebApplication: Application {
 
     /// The configuration's logger, naming the current request's ID.
     private var logger: Logger {
-        guard let id = RequestObservation.current?.requestID else { return self.configuration.logger }
-        var logger = self.configuration.logger
-        logger[metadataKey: "request_id"] = "\(id)"
-        return logger
+        self.configuration.logger.naming(requestID: RequestObservation.current?.requestID)
     }
 
     /// The rendered answer to `error` for a request whose body is not read.

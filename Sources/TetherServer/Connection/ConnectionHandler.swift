@@ -236,12 +236,9 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .startWebSocket(let head, let fields):
             let eventLoop = context.eventLoop
             let handler = NIOLoopBound(self, eventLoop: eventLoop)
-            let requestID = self.configuration.observability.requestIDHeader.map {
-                RequestID.resolve(head.headers.first(name: $0.canonicalName))
-            }
             let webSocket = WebSocketExchange(
                 channel: context.channel, configuration: self.configuration, task: self.inbox.task,
-                requestID: requestID
+                requestID: RequestID.of(head, header: self.configuration.observability.requestIDHeader)
             ) { headers in
                 eventLoop.flatSubmit { handler.value.upgrade(head, headers, on: eventLoop) }
             }

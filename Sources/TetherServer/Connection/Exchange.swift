@@ -54,11 +54,10 @@ final class Exchange: CancellationSource, RequestTrailersSource {
         self.webSocket = webSocket
         self.requestHead = head
         self.serverName = configuration.serverName
-        let header = configuration.observability.requestIDHeader?.rawName
-        self.requestIDHeader = header
+        let header = configuration.observability.requestIDHeader
+        self.requestIDHeader = header?.rawName
         self.observation =
-            webSocket?.observation
-            ?? RequestObservation(requestID: header.map { RequestID.resolve(head.headers.first(name: $0)) })
+            webSocket?.observation ?? RequestObservation(requestID: RequestID.of(head, header: header))
         let expectsContinue =
             head.version == .http1_1
             && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
